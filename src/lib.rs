@@ -1,0 +1,36 @@
+//! tessera: a thread-per-core, io_uring cache server that speaks memcached's protocols.
+//!
+//! # Thread model
+//! ```text
+//!            SO_REUSEPORT: the kernel spreads connections over the executors
+//!     ┌───────────────────────────┐          ┌───────────────────────────┐
+//!     │ executor 0 (pinned CPU a) │          │ executor 1 (pinned CPU b) │
+//!     │  listener ─▶ connections  │          │  listener ─▶ connections  │
+//!     │      │ parse (borrowed)   │ envelope │      │                    │
+//!     │      ├─ owner = me ─▶ store shard 0 ◀─────── owner = 0          │
+//!     │      └─ owner = 1 ───────────────────▶ store shard 1            │
+//!     └───────────────────────────┘  replies └───────────────────────────┘
+//! ```
+//! One request: accept on the core's own listener → read into the connection buffer →
+//! parse borrowed requests → a local key is served from this core's store at once; a remote
+//! key joins a per-owner batch that crosses the channel mesh once per read → replies are
+//! laid out in request order → one write per batch.
+//!
+//! # Modules
+//! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
+//! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
+//! - [`net`]: listeners, the connection loop, [`net::session`] (bytes in, replies out).
+//! - [`protocol`]: the text protocol parser and number rules.
+//! - [`shard`]: `owner(key)`, keyed operations, the mesh.
+//! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
+//! - [`stats`]: per-shard counters and the `stats` reports.
+//! - [`server`]: state shared by all executors.
+
+pub mod config;
+pub mod net;
+pub mod protocol;
+pub mod runtime;
+pub mod server;
+pub mod shard;
+pub mod stats;
+pub mod store;

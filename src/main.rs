@@ -1,0 +1,54 @@
+//! The `tessera` binary: command line → configuration → executors.
+
+use std::process::ExitCode;
+
+use tessera::config::{self, Command};
+use tessera::runtime::Server;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match config::parse_args(&args) {
+        Ok(Command::Run(c)) => *c,
+        Ok(Command::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("tessera: warning: {w}");
+    }
+    let pidfile = config.pidfile.clone();
+    let verbose = config.verbose;
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            eprintln!("tessera: cannot write pid file {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if verbose > 0 {
+        let addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
+        eprintln!("tessera {}: listening on {}", env!("CARGO_PKG_VERSION"), addrs.join(", "));
+    }
+    let result = server.run();
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

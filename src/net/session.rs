@@ -1,0 +1,391 @@
+//! One connection's protocol state, independent of the socket: bytes in, replies out.
+//!
+//! Every complete request in the read buffer is handled in one pass. Keys this executor owns
+//! are served at once into the output buffer; keys owned elsewhere are collected per owner and
+//! leave as one envelope each when the pass ends. The output remembers where each remote
+//! reply belongs, so replies go out in request order whatever the owners.
+//!
+//! Commands with process-wide effects (flush_all, stats) are barriers: the remote work queued
+//! before them is finished first, so a pipeline `set k; flush_all; get k` behaves as written.
+
+use std::ops::Range;
+use std::rc::Rc;
+
+use crate::protocol::{self, Parsed, Reply, Request, StatsKind};
+use crate::server::{MEMCACHED_VERSION, Shared};
+use crate::shard::mesh::{BatchReply, Mesh, PeerGone};
+use crate::shard::{KeyOp, Shard, hash_key, owner};
+
+/// What an executor gives each of its connections.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// This executor's shard.
+    pub shard: Rc<Shard>,
+    /// Its end of the mesh (None with one executor).
+    pub mesh: Option<Rc<Mesh>>,
+    /// Process-wide state.
+    pub shared: std::sync::Arc<Shared>,
+    /// Parser limits.
+    pub limits: protocol::Limits,
+}
+
+/// Where a piece of the output comes from.
+#[derive(Debug)]
+enum Seg {
+    /// Bytes already in `out`.
+    Local(Range<usize>),
+    /// Reply `idx` of the batch sent to `owner`.
+    Remote { owner: usize, idx: usize, noreply: bool },
+}
+
+/// Replies of one pass, in request order.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Reply bytes (final once [`Output::resolve`] has run).
+    pub out: Vec<u8>,
+    segs: Vec<Seg>,
+    seg_start: usize,
+    /// Per owner: the operations to forward, with their hashes.
+    remote: Vec<Vec<KeyOp<Vec<u8>>>>,
+    pending: usize,
+}
+
+impl Output {
+    /// An empty output for `n` shards.
+    pub fn new(n: usize) -> Self {
+        Output {
+            remote: (0..n).map(|_| Vec::new()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn push_remote(&mut self, owner: usize, op: KeyOp<Vec<u8>>, noreply: bool) {
+        if self.seg_start < self.out.len() {
+            self.segs.push(Seg::Local(self.seg_start..self.out.len()));
+        }
+        self.seg_start = self.out.len();
+        let idx = self.remote[owner].len();
+        self.remote[owner].push(op);
+        self.segs.push(Seg::Remote {
+            owner,
+            idx,
+            noreply,
+        });
+        self.pending += 1;
+    }
+
+    /// Forgets the written output (keeps the allocation, up to a bound).
+    pub fn clear(&mut self) {
+        debug_assert_eq!(self.pending, 0, "clear after resolve");
+        self.out.clear();
+        self.seg_start = 0;
+        if self.out.capacity() > 1024 * 1024 {
+            self.out.shrink_to(64 * 1024);
+        }
+    }
+
+    /// Whether forwarded operations are waiting for their owners.
+    pub fn has_pending(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Sends the forwarded operations, waits for the replies, and lays out `out` in order.
+    pub async fn resolve(&mut self, mesh: Option<&Mesh>) -> Result<(), PeerGone> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let mesh = mesh.ok_or(PeerGone)?;
+        if self.seg_start < self.out.len() {
+            self.segs.push(Seg::Local(self.seg_start..self.out.len()));
+        }
+        // Send every owner its batch first, then wait: owners work in parallel.
+        let mut waits = Vec::new();
+        for (owner, ops) in self.remote.iter_mut().enumerate() {
+            if !ops.is_empty() {
+                let ops = std::mem::take(ops);
+                waits.push((owner, mesh.send(owner, ops).await?));
+            }
+        }
+        let mut replies: Vec<Option<BatchReply>> = (0..self.remote.len()).map(|_| None).collect();
+        for (owner, rx) in waits {
+            replies[owner] = Some(rx.await.map_err(|_| PeerGone)?);
+        }
+        let mut assembled = Vec::with_capacity(self.out.len() + 256);
+        for seg in self.segs.drain(..) {
+            match seg {
+                Seg::Local(r) => assembled.extend_from_slice(&self.out[r]),
+                Seg::Remote {
+                    owner,
+                    idx,
+                    noreply,
+                } => {
+                    if !noreply {
+                        if let Some(rep) = &replies[owner] {
+                            assembled.extend_from_slice(rep.get(idx));
+                        }
+                    }
+                }
+            }
+        }
+        self.out = assembled;
+        self.seg_start = self.out.len();
+        self.pending = 0;
+        Ok(())
+    }
+}
+
+/// What the connection should do after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Write the output, then read more input.
+    Read,
+    /// Write the output, then run another pass: complete requests are still buffered.
+    Again,
+    /// Write the output, then close (quit, junk input, shutdown).
+    Close,
+}
+
+/// Most output one pass builds before it is written (pipelines of big values).
+const PASS_OUTPUT_MAX: usize = 256 * 1024;
+/// Most requests one pass handles, so one connection cannot hold its executor for long.
+const PASS_REQUESTS_MAX: usize = 512;
+
+/// One connection's input state.
+#[derive(Debug)]
+pub struct Session {
+    /// Input bytes; `rbuf[start..end]` is unparsed.
+    pub rbuf: Vec<u8>,
+    /// First unparsed byte.
+    pub start: usize,
+    /// End of valid input.
+    pub end: usize,
+    /// Bytes still to discard (the data of an oversized set).
+    swallow: usize,
+}
+
+/// Initial (and idle) read buffer size.
+pub const RBUF_INITIAL: usize = 16 * 1024;
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A fresh session.
+    pub fn new() -> Self {
+        Session {
+            rbuf: vec![0; RBUF_INITIAL],
+            start: 0,
+            end: 0,
+            swallow: 0,
+        }
+    }
+
+    /// The free space to read into, after making room (compacting or growing).
+    pub fn read_space(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.rbuf.len() > RBUF_INITIAL {
+                // Give back what a large request made us grow to.
+                self.rbuf.truncate(RBUF_INITIAL);
+                self.rbuf.shrink_to_fit();
+            }
+        } else if self.start > 0 && self.end == self.rbuf.len() {
+            self.rbuf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.rbuf.len() {
+            let grown = self.rbuf.len() * 2;
+            self.rbuf.resize(grown, 0);
+        }
+        &mut self.rbuf[self.end..]
+    }
+
+    /// Appends input (tests; the socket path reads into [`Session::read_space`]).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut off = 0;
+        while off < bytes.len() {
+            let space = self.read_space();
+            let n = space.len().min(bytes.len() - off);
+            space[..n].copy_from_slice(&bytes[off..off + n]);
+            self.end += n;
+            off += n;
+        }
+    }
+
+    /// Handles the buffered requests; replies go to `output`.
+    pub async fn process(&mut self, ctx: &Ctx, output: &mut Output) -> Next {
+        let mut handled = 0;
+        loop {
+            if self.swallow > 0 {
+                let k = self.swallow.min(self.end - self.start);
+                self.start += k;
+                self.swallow -= k;
+                if self.swallow > 0 {
+                    return Next::Read;
+                }
+            }
+            if self.start == self.end {
+                return Next::Read;
+            }
+            if handled >= PASS_REQUESTS_MAX || output.out.len() >= PASS_OUTPUT_MAX {
+                return Next::Again;
+            }
+            let buf = &self.rbuf[self.start..self.end];
+            match protocol::text::parse(buf, &ctx.limits) {
+                Parsed::Incomplete => return Next::Read,
+                Parsed::Close => return Next::Close,
+                Parsed::Error {
+                    consumed,
+                    reply,
+                    noreply,
+                    swallow,
+                } => {
+                    if !noreply {
+                        output.out.extend_from_slice(reply.bytes());
+                    }
+                    self.start += consumed;
+                    self.swallow = swallow;
+                }
+                Parsed::Done {
+                    consumed,
+                    req,
+                    swallow,
+                } => {
+                    let quit = req == Request::Quit;
+                    let ok = handle(req, ctx, output).await;
+                    self.start += consumed;
+                    self.swallow = swallow;
+                    if quit || ok.is_err() {
+                        return Next::Close;
+                    }
+                }
+            }
+            handled += 1;
+        }
+    }
+}
+
+/// Routes a keyed operation: served here if this shard owns the key, else queued for its owner.
+fn route(op: KeyOp<&[u8]>, noreply: bool, ctx: &Ctx, output: &mut Output) {
+    let hash = hash_key(op.key());
+    let o = owner(hash, ctx.shard.n);
+    if o == ctx.shard.id || ctx.mesh.is_none() {
+        let mark = output.out.len();
+        ctx.shard.exec_hashed(&op, hash, &mut output.out);
+        if noreply {
+            output.out.truncate(mark);
+        }
+    } else {
+        ctx.shard.stats.forwarded_ops.incr();
+        output.push_remote(o, op.to_owned_op(), noreply);
+    }
+}
+
+/// Handles one request.
+async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), PeerGone> {
+    let out_reply = |output: &mut Output, bytes: &[u8], noreply: bool| {
+        if !noreply {
+            output.out.extend_from_slice(bytes);
+        }
+    };
+    match req {
+        Request::Get { cas, exptime, keys } => {
+            for key in keys.iter() {
+                route(
+                    KeyOp::Get {
+                        key,
+                        cas,
+                        touch: exptime,
+                    },
+                    false,
+                    ctx,
+                    output,
+                );
+            }
+            output.out.extend_from_slice(b"END\r\n");
+        }
+        Request::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            data,
+            cas,
+            noreply,
+        } => route(
+            KeyOp::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+            },
+            noreply,
+            ctx,
+            output,
+        ),
+        Request::StoreTooLarge { mode, key, noreply } => {
+            route(KeyOp::TooLarge { mode, key }, noreply, ctx, output)
+        }
+        Request::Delete { key, noreply } => route(KeyOp::Delete { key }, noreply, ctx, output),
+        Request::Arith {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => route(KeyOp::Arith { incr, key, delta }, noreply, ctx, output),
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => route(KeyOp::Touch { key, exptime }, noreply, ctx, output),
+        Request::FlushAll { delay, noreply } => {
+            ctx.shard.stats.cmd_flush.incr();
+            if ctx.shared.config.disable_flush_all {
+                out_reply(output, b"CLIENT_ERROR flush_all not allowed\r\n", noreply);
+                return Ok(());
+            }
+            // Barrier: what the pipeline sent before flush_all happens before it.
+            output.resolve(ctx.mesh.as_deref()).await?;
+            ctx.shard.flush(delay);
+            if let Some(mesh) = &ctx.mesh {
+                mesh.flush_others(delay).await?;
+            }
+            out_reply(output, b"OK\r\n", noreply);
+        }
+        Request::Version => {
+            output.out.extend_from_slice(b"VERSION ");
+            output.out.extend_from_slice(MEMCACHED_VERSION.as_bytes());
+            output.out.extend_from_slice(b"\r\n");
+        }
+        Request::Verbosity { level, noreply } => {
+            ctx.shared
+                .verbosity
+                .store(level.min(2), std::sync::atomic::Ordering::Relaxed);
+            out_reply(output, b"OK\r\n", noreply);
+        }
+        Request::Quit => {}
+        Request::Stats(kind) => {
+            output.resolve(ctx.mesh.as_deref()).await?;
+            match kind {
+                StatsKind::General => crate::stats::render_general(&ctx.shared, &mut output.out),
+                StatsKind::Settings => {
+                    crate::stats::render_settings(&ctx.shared, &mut output.out)
+                }
+                StatsKind::Reset => {
+                    ctx.shared.stats.reset();
+                    output.out.extend_from_slice(b"RESET\r\n");
+                }
+                StatsKind::Other => output.out.extend_from_slice(Reply::Error.bytes()),
+            }
+        }
+        Request::MetaNoop => output.out.extend_from_slice(b"MN\r\n"),
+    }
+    Ok(())
+}

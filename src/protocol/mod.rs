@@ -1,0 +1,220 @@
+//! Wire protocols. A request is parsed straight out of the connection's read buffer into a
+//! [`Request`] that borrows from it; parsing has three outcomes besides success: wait for
+//! more bytes, an error line, or hang up — never a panic.
+
+pub mod num;
+pub mod text;
+
+use crate::store::StoreMode;
+pub use text::KeyList;
+
+/// Longest key memcached accepts.
+pub const KEY_MAX_LENGTH: usize = 250;
+
+/// Parser settings (the server's limits, passed in rather than global).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `-I`: the largest item.
+    pub item_size_max: usize,
+    /// Past this many bytes without a newline a line is junk (memcached: 2048), except a get.
+    pub max_line: usize,
+    /// Cap on one connection's unparsed input (a get line can be long, but not endless).
+    pub read_buf_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            item_size_max: 1024 * 1024,
+            max_line: 2048,
+            read_buf_max: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyError {
+    /// Empty or over 250 bytes.
+    Length,
+    /// Contains a control character (protocol.txt forbids them).
+    Control,
+}
+
+/// Checks a key: 1..=250 bytes, no control characters (spaces cannot occur: they split).
+pub fn check_key(key: &[u8]) -> Result<(), KeyError> {
+    if key.is_empty() || key.len() > KEY_MAX_LENGTH {
+        return Err(KeyError::Length);
+    }
+    if key.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(KeyError::Control);
+    }
+    Ok(())
+}
+
+/// Which `stats` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsKind {
+    /// `stats`
+    General,
+    /// `stats reset`
+    Reset,
+    /// `stats settings`
+    Settings,
+    /// Any other sub-command (answered `ERROR` until supported).
+    Other,
+}
+
+/// A parsed request, borrowing keys and data from the read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// get, gets, gat, gats.
+    Get {
+        /// Include the cas unique (gets, gats).
+        cas: bool,
+        /// Touch with this exptime (gat, gats).
+        exptime: Option<i64>,
+        /// The keys.
+        keys: KeyList<'a>,
+    },
+    /// set, add, replace, append, prepend, cas.
+    Store {
+        /// Which command.
+        mode: StoreMode,
+        /// The key.
+        key: &'a [u8],
+        /// Client flags.
+        flags: u32,
+        /// Client exptime.
+        exptime: i64,
+        /// The data block.
+        data: &'a [u8],
+        /// The cas unique to compare (cas only).
+        cas: u64,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// A storage command whose item exceeds `-I`; its data is swallowed.
+    StoreTooLarge {
+        /// Which command.
+        mode: StoreMode,
+        /// The key.
+        key: &'a [u8],
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// delete.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// incr / decr.
+    Arith {
+        /// incr (true) or decr.
+        incr: bool,
+        /// The key.
+        key: &'a [u8],
+        /// The amount.
+        delta: u64,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// touch.
+    Touch {
+        /// The key.
+        key: &'a [u8],
+        /// Client exptime.
+        exptime: i64,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// flush_all.
+    FlushAll {
+        /// Delay in client exptime form (0 = now).
+        delay: i64,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// version.
+    Version,
+    /// verbosity.
+    Verbosity {
+        /// The level asked for.
+        level: u32,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// quit.
+    Quit,
+    /// stats.
+    Stats(StatsKind),
+    /// mn (meta no-op).
+    MetaNoop,
+}
+
+/// Fixed reply lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `ERROR`
+    Error,
+    /// `CLIENT_ERROR bad command line format`
+    BadFormat,
+    /// `CLIENT_ERROR bad data chunk`
+    BadDataChunk,
+    /// `CLIENT_ERROR invalid exptime argument`
+    InvalidExptime,
+    /// `CLIENT_ERROR invalid numeric delta argument`
+    InvalidDelta,
+    /// delete's usage error.
+    DeleteUsage,
+    /// stats detail's usage error.
+    StatsDetailUsage,
+}
+
+impl Reply {
+    /// The exact bytes on the wire.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Reply::Error => b"ERROR\r\n",
+            Reply::BadFormat => b"CLIENT_ERROR bad command line format\r\n",
+            Reply::BadDataChunk => b"CLIENT_ERROR bad data chunk\r\n",
+            Reply::InvalidExptime => b"CLIENT_ERROR invalid exptime argument\r\n",
+            Reply::InvalidDelta => b"CLIENT_ERROR invalid numeric delta argument\r\n",
+            Reply::DeleteUsage => {
+                b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+            }
+            Reply::StatsDetailUsage => b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+        }
+    }
+}
+
+/// One parse step's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// Not a whole request yet: read more.
+    Incomplete,
+    /// A request, using `consumed` bytes; then discard `swallow` more (an oversized value).
+    Done {
+        /// Bytes of the buffer used.
+        consumed: usize,
+        /// The request.
+        req: Request<'a>,
+        /// Bytes still to discard from the stream.
+        swallow: usize,
+    },
+    /// Bad input: answer `reply` (unless `noreply`), skip `consumed` (+ `swallow`) bytes.
+    Error {
+        /// Bytes of the buffer used.
+        consumed: usize,
+        /// The error line.
+        reply: Reply,
+        /// memcached suppresses even error lines once it has seen `noreply`.
+        noreply: bool,
+        /// Bytes still to discard from the stream.
+        swallow: usize,
+    },
+    /// memcached would close the connection (junk without a newline, HTTP).
+    Close,
+}

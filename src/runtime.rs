@@ -1,0 +1,228 @@
+//! The executor pool: one glommio executor pinned per core, each with its shard, its
+//! listeners and its end of the channel mesh.
+//!
+//! Startup order matters for clear errors: the locked-memory limit is checked and every
+//! listening socket is bound on the main thread first, so "port in use" or "ulimit -l too
+//! low" is one line on stderr before any executor starts.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+
+use crate::config::Config;
+use crate::net::session::Ctx;
+use crate::net::{self, BoundListener};
+use crate::protocol::Limits;
+use crate::server::Shared;
+use crate::shard::Shard;
+use crate::shard::mesh::{self, Envelope, Mesh};
+use crate::store::{Store, StoreLimits};
+
+/// Why the server could not start or stopped.
+#[derive(Debug)]
+pub enum RunError {
+    /// A configuration problem discovered at startup.
+    Config(String),
+    /// A listening socket could not be made.
+    Bind(std::net::SocketAddr, std::io::Error),
+    /// The locked-memory limit is below what io_uring needs.
+    MemLock {
+        /// The current soft limit in bytes.
+        have: u64,
+    },
+    /// The executor pool failed.
+    Executor(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Config(m) => f.write_str(m),
+            RunError::Bind(a, e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                write!(f, "failed to listen on {a}: address already in use")
+            }
+            RunError::Bind(a, e) => write!(f, "failed to listen on {a}: {e}"),
+            RunError::MemLock { have } => write!(
+                f,
+                "io_uring needs at least {} KiB of locked memory, but `ulimit -l` is {} KiB; \
+                 raise it (ulimit -l, or LimitMEMLOCK= in the systemd unit)",
+                MIN_MEMLOCK / 1024,
+                have / 1024
+            ),
+            RunError::Executor(m) => write!(f, "executor failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// glommio's floor for RLIMIT_MEMLOCK.
+const MIN_MEMLOCK: u64 = 512 * 1024;
+
+fn check_memlock() -> Result<(), RunError> {
+    use nix::sys::resource::{Resource, getrlimit};
+    match getrlimit(Resource::RLIMIT_MEMLOCK) {
+        Ok((soft, _)) if soft < MIN_MEMLOCK => Err(RunError::MemLock { have: soft }),
+        _ => Ok(()),
+    }
+}
+
+/// A running (or about to run) server: listeners bound, executors not yet started.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    /// Per executor: its listeners.
+    listeners: Vec<Vec<BoundListener>>,
+    /// The addresses actually bound (port 0 resolved).
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+impl Server {
+    /// Checks limits and binds every listener (one per executor per address).
+    pub fn bind(config: Config) -> Result<Server, RunError> {
+        check_memlock()?;
+        let n = config.threads.max(1);
+        let addrs = config
+            .listen_addrs()
+            .map_err(|e| RunError::Config(e.to_string()))?;
+        let mut listeners: Vec<Vec<BoundListener>> = (0..n).map(|_| Vec::new()).collect();
+        let mut bound = Vec::new();
+        for addr in addrs {
+            // The first bind resolves port 0; the others join its SO_REUSEPORT group.
+            let first = net::bind(addr, config.backlog).map_err(|e| RunError::Bind(addr, e))?;
+            let real = first.addr;
+            listeners[0].push(first);
+            for l in listeners.iter_mut().skip(1) {
+                l.push(net::bind(real, config.backlog).map_err(|e| RunError::Bind(real, e))?);
+            }
+            bound.push(real);
+        }
+        Ok(Server {
+            shared: Shared::new(config),
+            listeners,
+            addrs: bound,
+        })
+    }
+
+    /// Shared state (tests read stats from it).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Runs the executors until they stop.
+    pub fn run(self) -> Result<(), RunError> {
+        let shared = self.shared;
+        let n = shared.config.threads.max(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|c| c.get())
+            .unwrap_or(1);
+        let placement = if n <= cpus {
+            PoolPlacement::MaxSpread(n, None)
+        } else {
+            eprintln!(
+                "tessera: warning: -t {n} is more than the {cpus} available CPUs; executors are not pinned"
+            );
+            PoolPlacement::Unbound(n)
+        };
+        let mesh_builder = MeshBuilder::<Envelope, _>::full(n, shared.config.shard_queue.max(1));
+        // Each executor takes its own listeners out of this list by its id.
+        let listeners = Arc::new(std::sync::Mutex::new(
+            self.listeners.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
+        let handles = LocalExecutorPoolBuilder::new(placement)
+            // We do no file I/O: keep glommio's registered buffer (locked memory) small.
+            .io_memory(64 * 1024)
+            .on_all_shards(move || {
+                let shared = shared.clone();
+                let listeners = listeners.clone();
+                let mesh_builder = mesh_builder.clone();
+                async move { executor_main(shared, listeners, mesh_builder).await }
+            })
+            .map_err(|e| RunError::Executor(e.to_string()))?;
+        let mut first_err = None;
+        for r in handles.join_all() {
+            let err = match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(glommio::GlommioError::ReactorError(
+                    glommio::ReactorErrorKind::MemLockLimit(have, _),
+                )) => RunError::MemLock { have },
+                Err(e) => RunError::Executor(e.to_string()),
+            };
+            first_err.get_or_insert(err);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+type ListenerSlots = Arc<std::sync::Mutex<Vec<Option<Vec<BoundListener>>>>>;
+
+async fn executor_main(
+    shared: Arc<Shared>,
+    listeners: ListenerSlots,
+    mesh_builder: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+) -> Result<(), RunError> {
+    let n = shared.config.threads.max(1);
+    // The mesh numbers its peers 0..n: that number is the shard id.
+    let (id, mesh, receivers) = if n > 1 {
+        let (senders, receivers) = mesh_builder
+            .join()
+            .await
+            .map_err(|_| RunError::Executor("joining the channel mesh failed".into()))?;
+        let id = senders.peer_id();
+        (id, Some(Rc::new(Mesh::new(senders))), Some(receivers))
+    } else {
+        (0, None, None)
+    };
+    let shard_stats = shared.stats.shard(id);
+    let mem = shared
+        .shard_mem_limit
+        .load(std::sync::atomic::Ordering::Relaxed);
+    shard_stats.limit_maxbytes.set(mem as u64);
+    let store = Store::new(
+        StoreLimits {
+            mem_limit: mem,
+            item_size_max: shared.config.item_size_max,
+            evict: !shared.config.disable_evictions,
+        },
+        id,
+        n,
+        shard_stats.clone(),
+    );
+    let shard = Rc::new(Shard {
+        id,
+        n,
+        store: RefCell::new(store),
+        stats: shard_stats,
+        clock: shared.clock,
+    });
+    if let Some(receivers) = receivers {
+        glommio::spawn_local(mesh::serve(receivers, shard.clone())).detach();
+    }
+    let ctx = Rc::new(Ctx {
+        shard,
+        mesh,
+        shared: shared.clone(),
+        limits: Limits {
+            item_size_max: shared.config.item_size_max,
+            max_line: 2048,
+            read_buf_max: shared.config.read_buf_max,
+        },
+    });
+    let mine = listeners
+        .lock()
+        .ok()
+        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+        .ok_or_else(|| RunError::Executor(format!("no listeners for executor {id}")))?;
+    let mut tasks = Vec::new();
+    for l in mine {
+        tasks.push(glommio::spawn_local(net::accept_loop(l, ctx.clone())));
+    }
+    for t in tasks {
+        t.await;
+    }
+    Ok(())
+}

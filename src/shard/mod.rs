@@ -1,0 +1,379 @@
+//! Sharding: which executor owns a key, the operations that travel between executors, and
+//! running them against the owner's store.
+//!
+//! `owner(key)` is the only place keys are hashed for placement; the same 64-bit hash is
+//! handed to the store (which re-mixes it for its table), so a key is hashed once per request.
+
+pub mod mesh;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::stats::ShardStats;
+use crate::store::{ArithResult, Clock, Lookup, RelTime, Store, StoreMode, StoreResult};
+
+/// The one hash: XXH3-64 of the key.
+#[inline]
+pub fn hash_key(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+/// Which of `n` shards owns a key with this hash (multiply-shift on the high bits, so it is
+/// uniform for any `n` and independent of the bits the table uses).
+#[inline]
+pub fn owner(hash: u64, n: usize) -> usize {
+    (((hash >> 32) * n as u64) >> 32) as usize
+}
+
+/// A keyed operation, generic over how its bytes are held: borrowed from a read buffer
+/// (`&[u8]`) when run locally, owned (`Vec<u8>`) when it crosses to another executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOp<B> {
+    /// One key of a get/gets/gat/gats.
+    Get {
+        /// The key.
+        key: B,
+        /// Include the cas unique.
+        cas: bool,
+        /// gat/gats: new client exptime.
+        touch: Option<i64>,
+    },
+    /// A storage command with its data.
+    Store {
+        /// Which command.
+        mode: StoreMode,
+        /// The key.
+        key: B,
+        /// Client flags.
+        flags: u32,
+        /// Client exptime.
+        exptime: i64,
+        /// The value.
+        data: B,
+        /// cas unique to compare.
+        cas: u64,
+    },
+    /// A storage command over `-I` (its data was swallowed).
+    TooLarge {
+        /// Which command.
+        mode: StoreMode,
+        /// The key.
+        key: B,
+    },
+    /// delete.
+    Delete {
+        /// The key.
+        key: B,
+    },
+    /// incr/decr.
+    Arith {
+        /// incr (true) or decr.
+        incr: bool,
+        /// The key.
+        key: B,
+        /// The amount.
+        delta: u64,
+    },
+    /// touch.
+    Touch {
+        /// The key.
+        key: B,
+        /// Client exptime.
+        exptime: i64,
+    },
+}
+
+impl<B: AsRef<[u8]>> KeyOp<B> {
+    /// The key this operation is about.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            KeyOp::Get { key, .. }
+            | KeyOp::Store { key, .. }
+            | KeyOp::TooLarge { key, .. }
+            | KeyOp::Delete { key }
+            | KeyOp::Arith { key, .. }
+            | KeyOp::Touch { key, .. } => key.as_ref(),
+        }
+    }
+
+    /// A borrowed view.
+    pub fn as_ref(&self) -> KeyOp<&[u8]> {
+        match self {
+            KeyOp::Get { key, cas, touch } => KeyOp::Get {
+                key: key.as_ref(),
+                cas: *cas,
+                touch: *touch,
+            },
+            KeyOp::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+            } => KeyOp::Store {
+                mode: *mode,
+                key: key.as_ref(),
+                flags: *flags,
+                exptime: *exptime,
+                data: data.as_ref(),
+                cas: *cas,
+            },
+            KeyOp::TooLarge { mode, key } => KeyOp::TooLarge {
+                mode: *mode,
+                key: key.as_ref(),
+            },
+            KeyOp::Delete { key } => KeyOp::Delete { key: key.as_ref() },
+            KeyOp::Arith { incr, key, delta } => KeyOp::Arith {
+                incr: *incr,
+                key: key.as_ref(),
+                delta: *delta,
+            },
+            KeyOp::Touch { key, exptime } => KeyOp::Touch {
+                key: key.as_ref(),
+                exptime: *exptime,
+            },
+        }
+    }
+}
+
+impl KeyOp<&[u8]> {
+    /// An owned copy, to send to another executor.
+    pub fn to_owned_op(&self) -> KeyOp<Vec<u8>> {
+        match *self {
+            KeyOp::Get { key, cas, touch } => KeyOp::Get {
+                key: key.to_vec(),
+                cas,
+                touch,
+            },
+            KeyOp::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+            } => KeyOp::Store {
+                mode,
+                key: key.to_vec(),
+                flags,
+                exptime,
+                data: data.to_vec(),
+                cas,
+            },
+            KeyOp::TooLarge { mode, key } => KeyOp::TooLarge {
+                mode,
+                key: key.to_vec(),
+            },
+            KeyOp::Delete { key } => KeyOp::Delete { key: key.to_vec() },
+            KeyOp::Arith { incr, key, delta } => KeyOp::Arith {
+                incr,
+                key: key.to_vec(),
+                delta,
+            },
+            KeyOp::Touch { key, exptime } => KeyOp::Touch {
+                key: key.to_vec(),
+                exptime,
+            },
+        }
+    }
+}
+
+/// One executor's share of the cache: its store, its counters, and the clock.
+#[derive(Debug)]
+pub struct Shard {
+    /// This shard's index.
+    pub id: usize,
+    /// Number of shards.
+    pub n: usize,
+    /// The items this shard owns.
+    pub store: RefCell<Store>,
+    /// This executor's counters.
+    pub stats: Arc<ShardStats>,
+    /// The process-wide time base.
+    pub clock: Clock,
+}
+
+impl Shard {
+    /// Runs one keyed operation against this shard's store, appending memcached's reply.
+    /// `hash` is [`hash_key`] of the operation's key.
+    pub fn exec_hashed(&self, op: &KeyOp<&[u8]>, hash: u64, out: &mut Vec<u8>) {
+        let now = self.clock.now();
+        self.exec_at(op, hash, now, out);
+    }
+
+    /// [`Shard::exec_hashed`] at a given time (tests drive the clock).
+    pub fn exec_at(&self, op: &KeyOp<&[u8]>, hash: u64, now: RelTime, out: &mut Vec<u8>) {
+        let st = &*self.stats;
+        let mut store = self.store.borrow_mut();
+        match *op {
+            KeyOp::Get { key, cas, touch } => {
+                if touch.is_some() {
+                    st.cmd_touch.incr();
+                } else {
+                    st.cmd_get.incr();
+                }
+                let idx = match store.lookup(key, hash, now) {
+                    Lookup::Hit(idx) => idx,
+                    miss => {
+                        if touch.is_some() {
+                            st.touch_misses.incr();
+                        } else {
+                            st.get_misses.incr();
+                            match miss {
+                                Lookup::Expired => st.get_expired.incr(),
+                                Lookup::Flushed => st.get_flushed.incr(),
+                                _ => {}
+                            }
+                        }
+                        return;
+                    }
+                };
+                store.touch_read(idx);
+                if let Some(e) = touch {
+                    store.set_exptime(idx, self.clock.exptime(e, now));
+                    st.touch_hits.incr();
+                } else {
+                    st.get_hits.incr();
+                }
+                let it = store.item(idx);
+                write_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
+            }
+            KeyOp::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+            } => {
+                st.cmd_set.incr();
+                let exp = self.clock.exptime(exptime, now);
+                let r = store.store(mode, key, hash, flags, exp, data, cas, now);
+                if mode == StoreMode::Cas {
+                    match r {
+                        StoreResult::Stored => st.cas_hits.incr(),
+                        StoreResult::Exists => st.cas_badval.incr(),
+                        StoreResult::NotFound => st.cas_misses.incr(),
+                        _ => {}
+                    }
+                }
+                out.extend_from_slice(match r {
+                    StoreResult::Stored => b"STORED\r\n",
+                    StoreResult::NotStored => b"NOT_STORED\r\n",
+                    StoreResult::Exists => b"EXISTS\r\n",
+                    StoreResult::NotFound => b"NOT_FOUND\r\n",
+                    StoreResult::TooLarge => {
+                        st.store_too_large.incr();
+                        b"SERVER_ERROR object too large for cache\r\n"
+                    }
+                    StoreResult::OutOfMemory => {
+                        st.store_no_memory.incr();
+                        b"SERVER_ERROR out of memory storing object\r\n"
+                    }
+                });
+            }
+            KeyOp::TooLarge { mode, key } => {
+                st.store_too_large.incr();
+                // memcached drops the old value on a failed set, so no stale data survives.
+                if mode == StoreMode::Set {
+                    store.delete(key, hash, now);
+                }
+                out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
+            }
+            KeyOp::Delete { key } => {
+                if store.delete(key, hash, now) {
+                    st.delete_hits.incr();
+                    out.extend_from_slice(b"DELETED\r\n");
+                } else {
+                    st.delete_misses.incr();
+                    out.extend_from_slice(b"NOT_FOUND\r\n");
+                }
+            }
+            KeyOp::Arith { incr, key, delta } => match store.arith(key, hash, incr, delta, now) {
+                ArithResult::Value(v) => {
+                    if incr {
+                        st.incr_hits.incr();
+                    } else {
+                        st.decr_hits.incr();
+                    }
+                    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                ArithResult::NotFound => {
+                    if incr {
+                        st.incr_misses.incr();
+                    } else {
+                        st.decr_misses.incr();
+                    }
+                    out.extend_from_slice(b"NOT_FOUND\r\n");
+                }
+                ArithResult::NonNumeric => out.extend_from_slice(
+                    b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+                ),
+                ArithResult::OutOfMemory => out.extend_from_slice(b"SERVER_ERROR out of memory\r\n"),
+            },
+            KeyOp::Touch { key, exptime } => {
+                st.cmd_touch.incr();
+                match store.lookup(key, hash, now) {
+                    Lookup::Hit(idx) => {
+                        store.set_exptime(idx, self.clock.exptime(exptime, now));
+                        st.touch_hits.incr();
+                        out.extend_from_slice(b"TOUCHED\r\n");
+                    }
+                    _ => {
+                        st.touch_misses.incr();
+                        out.extend_from_slice(b"NOT_FOUND\r\n");
+                    }
+                }
+            }
+        }
+    }
+
+    /// flush_all on this shard: `delay` in client exptime form (<= 0: now).
+    pub fn flush(&self, delay: i64) {
+        let now = self.clock.now();
+        let at = (delay > 0).then(|| self.clock.exptime(delay, now).saturating_sub(1));
+        self.store.borrow_mut().flush(at, now);
+    }
+}
+
+/// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
+pub fn write_value(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Option<u64>) {
+    let mut b = itoa::Buffer::new();
+    out.reserve(key.len() + value.len() + 48);
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(key);
+    out.push(b' ');
+    out.extend_from_slice(b.format(flags).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(b.format(value.len()).as_bytes());
+    if let Some(c) = cas {
+        out.push(b' ');
+        out.extend_from_slice(b.format(c).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_uniform_and_in_range() {
+        for n in 1..=8 {
+            let mut counts = vec![0usize; n];
+            for i in 0..80_000u32 {
+                let o = owner(hash_key(format!("key:{i}").as_bytes()), n);
+                assert!(o < n);
+                counts[o] += 1;
+            }
+            let expect = 80_000 / n;
+            for c in counts {
+                assert!(c > expect * 9 / 10 && c < expect * 11 / 10, "{n}: {c}");
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Counters: one [`ShardStats`] per executor, written only by that executor's thread and read
+//! by whichever executor answers `stats`.
+//!
+//! Each counter is an `AtomicU64` that its one writer updates with a plain load + store
+//! (no locked read-modify-write on the hot path); readers on other threads see a value at
+//! most a moment old, which is all `stats` promises. `stats reset` never writes another
+//! thread's counters: it records a baseline that later reads subtract.
+
+use std::sync::Mutex;
+
+use crate::server::{MEMCACHED_VERSION, Shared, TESSERA_VERSION};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter with a single writing thread.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn incr(&self) {
+        self.add(1);
+    }
+    /// Adds `n` (single writer: no atomic read-modify-write needed).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    /// Subtracts `n`.
+    #[inline]
+    pub fn sub(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+    /// Sets a gauge.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+    /// Reads it.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! shard_stats {
+    (counters { $($c:ident),* $(,)? } gauges { $($g:ident),* $(,)? }) => {
+        /// One executor's counters and gauges (memcached's names).
+        #[derive(Debug, Default)]
+        #[repr(align(128))] // its own cache lines: no false sharing between executors
+        pub struct ShardStats {
+            $(#[doc = concat!("`", stringify!($c), "`")] pub $c: Counter,)*
+            $(#[doc = concat!("`", stringify!($g), "` (gauge: not reset)")] pub $g: Counter,)*
+        }
+
+        /// A plain copy of counters, summed over shards.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct Snapshot {
+            $(#[doc = concat!("`", stringify!($c), "`")] pub $c: u64,)*
+            $(#[doc = concat!("`", stringify!($g), "`")] pub $g: u64,)*
+        }
+
+        impl ShardStats {
+            /// Adds this shard's values into `into`.
+            pub fn add_to(&self, into: &mut Snapshot) {
+                $(into.$c = into.$c.wrapping_add(self.$c.get());)*
+                $(into.$g = into.$g.wrapping_add(self.$g.get());)*
+            }
+        }
+
+        impl Snapshot {
+            /// Counters minus a `stats reset` baseline; gauges stay as they are.
+            pub fn minus(mut self, base: &Snapshot) -> Snapshot {
+                $(self.$c = self.$c.wrapping_sub(base.$c);)*
+                self
+            }
+        }
+    };
+}
+
+shard_stats! {
+    counters {
+        total_connections, rejected_connections, cmd_get, cmd_set, cmd_flush, cmd_touch,
+        cmd_meta, get_hits, get_misses, get_expired, get_flushed, delete_misses, delete_hits,
+        incr_misses, incr_hits, decr_misses, decr_hits, cas_misses, cas_hits, cas_badval,
+        touch_hits, touch_misses, store_too_large, store_no_memory, bytes_read, bytes_written,
+        conn_yields, total_items, expired_unfetched, evicted_unfetched, evictions, reclaimed,
+        outofmemory, forwarded_ops, forwarded_batches,
+    }
+    gauges {
+        curr_connections, curr_items, bytes, limit_maxbytes,
+    }
+}
+
+/// Process-wide stats state: every shard's counters plus the `stats reset` baseline.
+#[derive(Debug)]
+pub struct StatsHub {
+    shards: Vec<std::sync::Arc<ShardStats>>,
+    baseline: Mutex<Snapshot>,
+}
+
+impl StatsHub {
+    /// A hub for `n` shards.
+    pub fn new(n: usize) -> Self {
+        StatsHub {
+            shards: (0..n).map(|_| Default::default()).collect(),
+            baseline: Mutex::new(Snapshot::default()),
+        }
+    }
+
+    /// Shard `i`'s counters.
+    pub fn shard(&self, i: usize) -> std::sync::Arc<ShardStats> {
+        self.shards[i].clone()
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// All shards summed, less the `stats reset` baseline.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut total = Snapshot::default();
+        for s in &self.shards {
+            s.add_to(&mut total);
+        }
+        let base = self.baseline.lock().map(|b| *b).unwrap_or_default();
+        total.minus(&base)
+    }
+
+    /// `stats reset`: counters read as zero from now on.
+    pub fn reset(&self) {
+        let mut total = Snapshot::default();
+        for s in &self.shards {
+            s.add_to(&mut total);
+        }
+        if let Ok(mut b) = self.baseline.lock() {
+            *b = total;
+        }
+    }
+}
+
+/// CPU time this process used: (user, system) in seconds.
+pub fn rusage() -> (f64, f64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(ru) => {
+            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            (secs(ru.user_time()), secs(ru.system_time()))
+        }
+        Err(_) => (0.0, 0.0),
+    }
+}
+
+/// Appends one `STAT name value` line.
+fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+/// `stats`: memcached's general statistics, in memcached's order and format.
+pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
+    let s = shared.stats.snapshot();
+    let now = shared.clock.now();
+    let (user, sys) = rusage();
+    let n = shared.stats.shards();
+    let limit = shared.shard_mem_limit.load(std::sync::atomic::Ordering::Relaxed) as u64 * n as u64;
+    stat(out, "pid", std::process::id());
+    stat(out, "uptime", shared.clock.uptime(now));
+    stat(out, "time", shared.clock.unix(now));
+    stat(out, "version", MEMCACHED_VERSION);
+    stat(out, "tessera_version", TESSERA_VERSION);
+    stat(out, "pointer_size", usize::BITS);
+    stat(out, "rusage_user", format_args!("{user:.6}"));
+    stat(out, "rusage_system", format_args!("{sys:.6}"));
+    stat(out, "max_connections", shared.config.max_connections);
+    stat(out, "curr_connections", s.curr_connections);
+    stat(out, "total_connections", s.total_connections);
+    stat(out, "rejected_connections", s.rejected_connections);
+    stat(out, "connection_structures", s.curr_connections);
+    stat(out, "cmd_get", s.cmd_get);
+    stat(out, "cmd_set", s.cmd_set);
+    stat(out, "cmd_flush", s.cmd_flush);
+    stat(out, "cmd_touch", s.cmd_touch);
+    stat(out, "cmd_meta", s.cmd_meta);
+    stat(out, "get_hits", s.get_hits);
+    stat(out, "get_misses", s.get_misses);
+    stat(out, "get_expired", s.get_expired);
+    stat(out, "get_flushed", s.get_flushed);
+    stat(out, "delete_misses", s.delete_misses);
+    stat(out, "delete_hits", s.delete_hits);
+    stat(out, "incr_misses", s.incr_misses);
+    stat(out, "incr_hits", s.incr_hits);
+    stat(out, "decr_misses", s.decr_misses);
+    stat(out, "decr_hits", s.decr_hits);
+    stat(out, "cas_misses", s.cas_misses);
+    stat(out, "cas_hits", s.cas_hits);
+    stat(out, "cas_badval", s.cas_badval);
+    stat(out, "touch_hits", s.touch_hits);
+    stat(out, "touch_misses", s.touch_misses);
+    stat(out, "store_too_large", s.store_too_large);
+    stat(out, "store_no_memory", s.store_no_memory);
+    stat(out, "auth_cmds", 0);
+    stat(out, "auth_errors", 0);
+    stat(out, "bytes_read", s.bytes_read);
+    stat(out, "bytes_written", s.bytes_written);
+    stat(out, "limit_maxbytes", limit);
+    stat(out, "accepting_conns", 1);
+    stat(out, "threads", n);
+    stat(out, "conn_yields", s.conn_yields);
+    stat(out, "shard_forwarded_ops", s.forwarded_ops);
+    stat(out, "shard_forwarded_batches", s.forwarded_batches);
+    stat(out, "bytes", s.bytes);
+    stat(out, "curr_items", s.curr_items);
+    stat(out, "total_items", s.total_items);
+    stat(out, "expired_unfetched", s.expired_unfetched);
+    stat(out, "evicted_unfetched", s.evicted_unfetched);
+    stat(out, "evictions", s.evictions);
+    stat(out, "reclaimed", s.reclaimed);
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats settings`: the configuration under memcached's names.
+pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
+    let c = &shared.config;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let n = shared.stats.shards();
+    let limit = shared.shard_mem_limit.load(std::sync::atomic::Ordering::Relaxed) as u64 * n as u64;
+    stat(out, "maxbytes", limit);
+    stat(out, "maxconns", c.max_connections);
+    stat(out, "tcpport", c.port);
+    stat(out, "udpport", c.udp_port);
+    stat(out, "inter", c.listen.join(","));
+    stat(out, "verbosity", shared.verbose());
+    stat(out, "evictions", if c.disable_evictions { "off" } else { "on" });
+    stat(out, "num_threads", n);
+    stat(out, "stat_key_prefix", c.prefix_delimiter);
+    stat(out, "detail_enabled", "no");
+    stat(out, "reqs_per_event", c.reqs_per_event);
+    stat(out, "cas_enabled", "yes");
+    stat(out, "tcp_backlog", c.backlog);
+    stat(out, "binding_protocol", "ascii");
+    stat(out, "auth_enabled_sasl", "no");
+    stat(out, "auth_enabled_ascii", "no");
+    stat(out, "item_size_max", c.item_size_max);
+    stat(out, "maxconns_fast", "yes");
+    stat(out, "flush_enabled", yes_no(!c.disable_flush_all));
+    stat(out, "hash_algorithm", "xxh3");
+    stat(out, "eviction_policy", "s3fifo");
+    stat(out, "idle_timeout", c.idle_timeout_secs);
+    stat(out, "read_buf_max", c.read_buf_max);
+    stat(out, "shard_queue", c.shard_queue);
+    stat(out, "ssl_enabled", "no");
+    out.extend_from_slice(b"END\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_is_a_baseline() {
+        let hub = StatsHub::new(2);
+        hub.shard(0).cmd_get.add(5);
+        hub.shard(1).cmd_get.add(7);
+        hub.shard(1).curr_items.set(3);
+        assert_eq!(hub.snapshot().cmd_get, 12);
+        hub.reset();
+        assert_eq!(hub.snapshot().cmd_get, 0);
+        assert_eq!(hub.snapshot().curr_items, 3, "gauges survive reset");
+        hub.shard(0).cmd_get.incr();
+        assert_eq!(hub.snapshot().cmd_get, 1);
+    }
+}

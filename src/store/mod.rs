@@ -1,0 +1,768 @@
+//! One shard's items: table, memory accounting, eviction and expiry. Knows no wire format.
+//!
+//! # Layout
+//! Items live in a slot arena (`Vec<Slot>`); the hash table holds slot indices only, so a
+//! lookup touches one control group and one slot. A slot's key and value share one heap
+//! allocation. Memory is accounted per item as memcached does (`ITEM_HEADER + key + 1 +
+//! value + 2`), so `-m`, `-I` and the `bytes` stat mean the same as on memcached.
+//!
+//! # Eviction: S3-FIFO
+//! memcached uses a segmented LRU (hot/warm/cold) with a background maintainer thread. We use
+//! S3-FIFO (Yang et al., SOSP'23): a small FIFO (10% of memory) that new items enter, a main
+//! FIFO for items that were read again while in the small one, and a ghost FIFO of hashes of
+//! recently evicted items, so a key that comes back soon goes straight to main. Reads only
+//! bump a 2-bit counter: no list is touched on a hit, no lock or thread is needed, and on
+//! skewed (Zipf) workloads it matches or beats LRU's hit ratio while one-hit wonders leave
+//! after a short stay in the small queue. See docs/architecture.md.
+//!
+//! # Expiry and flush
+//! Expired and flushed items are removed lazily: when read, and when the eviction scan meets
+//! them (counted as `reclaimed`, and `expired_unfetched` if nobody read them).
+
+pub mod clock;
+
+use std::collections::VecDeque;
+
+use hashbrown::HashTable;
+
+use crate::stats::ShardStats;
+pub use clock::{Clock, RelTime};
+
+/// memcached's per-item header size with CAS on 64-bit builds (`sizeof(item) + 8`).
+pub const ITEM_HEADER: usize = 56;
+
+/// The bytes an item counts against the memory limit (memcached's `ITEM_ntotal`).
+pub fn item_total(klen: usize, vlen: usize) -> usize {
+    ITEM_HEADER + klen + 1 + vlen + 2
+}
+
+/// Limits a store is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Bytes of items this shard may hold.
+    pub mem_limit: usize,
+    /// Largest item (`-I`), compared against [`item_total`].
+    pub item_size_max: usize,
+    /// Evict when full (`false` with `-M`: refuse the store instead).
+    pub evict: bool,
+}
+
+/// Which storage command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// `set`: store unconditionally.
+    Set,
+    /// `add`: store only if absent.
+    Add,
+    /// `replace`: store only if present.
+    Replace,
+    /// `append`: add data after the existing value.
+    Append,
+    /// `prepend`: add data before the existing value.
+    Prepend,
+    /// `cas`: store only if the item's cas unique matches.
+    Cas,
+}
+
+/// Outcome of a storage command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreResult {
+    /// `STORED`
+    Stored,
+    /// `NOT_STORED`
+    NotStored,
+    /// `EXISTS` (cas mismatch)
+    Exists,
+    /// `NOT_FOUND` (cas on a missing item)
+    NotFound,
+    /// The item exceeds `-I`.
+    TooLarge,
+    /// No memory could be freed for it (`-M`, or larger than the shard).
+    OutOfMemory,
+}
+
+/// Outcome of incr/decr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithResult {
+    /// The new value.
+    Value(u64),
+    /// No such item.
+    NotFound,
+    /// The stored value is not a decimal number.
+    NonNumeric,
+    /// The grown value could not be stored.
+    OutOfMemory,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live item, by slot.
+    Hit(u32),
+    /// Nothing under that key.
+    Miss,
+    /// There was one, but it had expired (now removed).
+    Expired,
+    /// There was one, but flush_all invalidated it (now removed).
+    Flushed,
+}
+
+/// A read-only view of a live item.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemView<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value (without the trailing `\r\n`).
+    pub value: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    /// CAS unique.
+    pub cas: u64,
+    /// Rel time it expires at, 0 = never.
+    pub exptime: RelTime,
+}
+
+const LIVE: u8 = 1;
+const IN_MAIN: u8 = 2;
+const FETCHED: u8 = 4;
+const MAX_FREQ: u8 = 3;
+
+#[derive(Debug)]
+struct Slot {
+    /// key ++ value; empty when the slot holds no item.
+    data: Box<[u8]>,
+    hash: u64,
+    cas: u64,
+    flags: u32,
+    exptime: RelTime,
+    /// When it was stored (flush_all with a delay invalidates items stored before its time).
+    time: RelTime,
+    klen: u8,
+    freq: u8,
+    state: u8,
+}
+
+impl Slot {
+    fn key(&self) -> &[u8] {
+        &self.data[..self.klen as usize]
+    }
+    fn value(&self) -> &[u8] {
+        &self.data[self.klen as usize..]
+    }
+    fn live(&self) -> bool {
+        self.state & LIVE != 0
+    }
+    fn total(&self) -> usize {
+        item_total(self.klen as usize, self.data.len() - self.klen as usize)
+    }
+}
+
+/// A bounded FIFO of hashes of recently evicted items (S3-FIFO's ghost queue).
+#[derive(Debug, Default)]
+struct Ghost {
+    fifo: VecDeque<u64>,
+    /// hash -> how many times it is in `fifo`
+    set: hashbrown::HashMap<u64, u32>,
+}
+
+impl Ghost {
+    fn insert(&mut self, hash: u64, cap: usize) {
+        self.fifo.push_back(hash);
+        *self.set.entry(hash).or_insert(0) += 1;
+        while self.fifo.len() > cap.max(1) {
+            if let Some(old) = self.fifo.pop_front() {
+                self.forget(old);
+            }
+        }
+    }
+    fn forget(&mut self, hash: u64) {
+        if let hashbrown::hash_map::Entry::Occupied(mut e) = self.set.entry(hash) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+    /// Whether `hash` was evicted recently; forgets it if so.
+    fn take(&mut self, hash: u64) -> bool {
+        if self.set.contains_key(&hash) {
+            self.set.remove(&hash);
+            true
+        } else {
+            false
+        }
+    }
+    fn clear(&mut self) {
+        self.fifo.clear();
+        self.set.clear();
+    }
+}
+
+/// A mixer applied to the key hash before it indexes the table, so the bits that chose the
+/// shard (the high ones) do not also choose the bucket.
+#[inline]
+fn table_hash(hash: u64) -> u64 {
+    hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+/// One shard's items.
+#[derive(Debug)]
+pub struct Store {
+    table: HashTable<u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    small: VecDeque<u32>,
+    main: VecDeque<u32>,
+    ghost: Ghost,
+    small_bytes: usize,
+    used: usize,
+    items: usize,
+    limits: StoreLimits,
+    /// Next CAS is `cas_next * cas_stride + cas_offset`: unique across shards.
+    cas_next: u64,
+    cas_stride: u64,
+    cas_offset: u64,
+    /// flush_all with delay: items stored at or before this rel time are invalid once it passes.
+    oldest_live: RelTime,
+    stats: std::sync::Arc<ShardStats>,
+}
+
+/// How many queue entries one no-evict (`-M`) store may scan for expired items.
+const NOEVICT_SCAN: usize = 16;
+
+impl Store {
+    /// An empty store. `shard`/`shards` make CAS uniques disjoint across shards.
+    pub fn new(
+        limits: StoreLimits,
+        shard: usize,
+        shards: usize,
+        stats: std::sync::Arc<ShardStats>,
+    ) -> Self {
+        Store {
+            table: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            small: VecDeque::new(),
+            main: VecDeque::new(),
+            ghost: Ghost::default(),
+            small_bytes: 0,
+            used: 0,
+            items: 0,
+            limits,
+            cas_next: 1,
+            cas_stride: shards.max(1) as u64,
+            cas_offset: shard as u64,
+            oldest_live: 0,
+            stats,
+        }
+    }
+
+    /// This store's limits.
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    /// Changes the memory limit at run time (`cache_memlimit`); evicts down to it lazily.
+    pub fn set_mem_limit(&mut self, bytes: usize) {
+        self.limits.mem_limit = bytes;
+        self.stats.limit_maxbytes.set(bytes as u64);
+    }
+
+    /// Live items (including expired ones not yet reclaimed).
+    pub fn len(&self) -> usize {
+        self.items
+    }
+
+    /// Whether the store holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+
+    /// Bytes of items, as counted against the limit.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    fn next_cas(&mut self) -> u64 {
+        let c = self.cas_next * self.cas_stride + self.cas_offset;
+        self.cas_next += 1;
+        c
+    }
+
+    fn find(&self, key: &[u8], hash: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.table
+            .find(table_hash(hash), |&i| {
+                let s = &slots[i as usize];
+                s.hash == hash && s.key() == key
+            })
+            .copied()
+    }
+
+    fn is_flushed(&self, s: &Slot, now: RelTime) -> bool {
+        self.oldest_live != 0 && self.oldest_live <= now && s.time <= self.oldest_live
+    }
+
+    fn is_expired(s: &Slot, now: RelTime) -> bool {
+        s.exptime != 0 && s.exptime <= now
+    }
+
+    /// Finds a live item; expired or flushed ones are removed on the way.
+    pub fn lookup(&mut self, key: &[u8], hash: u64, now: RelTime) -> Lookup {
+        let Some(idx) = self.find(key, hash) else {
+            return Lookup::Miss;
+        };
+        let s = &self.slots[idx as usize];
+        if Self::is_expired(s, now) {
+            self.unlink(idx);
+            return Lookup::Expired;
+        }
+        if self.is_flushed(s, now) {
+            self.unlink(idx);
+            return Lookup::Flushed;
+        }
+        Lookup::Hit(idx)
+    }
+
+    /// Marks an item as read: bumps its frequency (S3-FIFO) and its fetched bit.
+    pub fn touch_read(&mut self, idx: u32) {
+        let s = &mut self.slots[idx as usize];
+        s.freq = (s.freq + 1).min(MAX_FREQ);
+        s.state |= FETCHED;
+    }
+
+    /// A view of the item in slot `idx` (from [`Lookup::Hit`]).
+    pub fn item(&self, idx: u32) -> ItemView<'_> {
+        let s = &self.slots[idx as usize];
+        ItemView {
+            key: s.key(),
+            value: s.value(),
+            flags: s.flags,
+            cas: s.cas,
+            exptime: s.exptime,
+        }
+    }
+
+    /// Sets an item's expiry (touch, gat).
+    pub fn set_exptime(&mut self, idx: u32, exptime: RelTime) {
+        self.slots[idx as usize].exptime = exptime;
+    }
+
+    /// Looks up and counts a read: `Some(idx)` on a hit.
+    pub fn get(&mut self, key: &[u8], hash: u64, now: RelTime) -> Option<u32> {
+        match self.lookup(key, hash, now) {
+            Lookup::Hit(idx) => {
+                self.touch_read(idx);
+                Some(idx)
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs a storage command. `value` is the new data; `cas_in` is checked for [`StoreMode::Cas`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exptime: RelTime,
+        value: &[u8],
+        cas_in: u64,
+        now: RelTime,
+    ) -> StoreResult {
+        debug_assert!(key.len() <= 250, "keys are validated by the parser");
+        let existing = match self.lookup(key, hash, now) {
+            Lookup::Hit(i) => Some(i),
+            _ => None,
+        };
+        let new_len = match (mode, existing) {
+            (StoreMode::Append | StoreMode::Prepend, Some(i)) => {
+                self.slots[i as usize].value().len() + value.len()
+            }
+            _ => value.len(),
+        };
+        if item_total(key.len(), new_len) > self.limits.item_size_max {
+            // memcached drops the old item on a too-large `set`, so a stale value does not
+            // outlive a failed overwrite.
+            if mode == StoreMode::Set {
+                if let Some(i) = existing {
+                    self.unlink(i);
+                }
+            }
+            return StoreResult::TooLarge;
+        }
+        match (mode, existing) {
+            (StoreMode::Add, Some(i)) => {
+                // memcached bumps the existing item on a failed add.
+                let s = &mut self.slots[i as usize];
+                s.freq = (s.freq + 1).min(MAX_FREQ);
+                return StoreResult::NotStored;
+            }
+            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
+                return StoreResult::NotStored;
+            }
+            (StoreMode::Cas, None) => return StoreResult::NotFound,
+            (StoreMode::Cas, Some(i)) if self.slots[i as usize].cas != cas_in => {
+                return StoreResult::Exists;
+            }
+            _ => {}
+        }
+        let mut data = Vec::with_capacity(key.len() + new_len);
+        data.extend_from_slice(key);
+        let (flags, exptime) = match (mode, existing) {
+            (StoreMode::Append, Some(i)) => {
+                let s = &self.slots[i as usize];
+                data.extend_from_slice(s.value());
+                data.extend_from_slice(value);
+                (s.flags, s.exptime)
+            }
+            (StoreMode::Prepend, Some(i)) => {
+                let s = &self.slots[i as usize];
+                data.extend_from_slice(value);
+                data.extend_from_slice(s.value());
+                (s.flags, s.exptime)
+            }
+            _ => {
+                data.extend_from_slice(value);
+                (flags, exptime)
+            }
+        };
+        if self.put(key.len(), hash, data.into_boxed_slice(), flags, exptime, existing, now) {
+            return StoreResult::Stored;
+        }
+        // Like memcached, a failed `set` does not leave the old value behind.
+        if let (StoreMode::Set, Some(i)) = (mode, existing) {
+            self.unlink(i);
+        }
+        StoreResult::OutOfMemory
+    }
+
+    /// Stores `data` (key ++ value) as a new item or over `existing`; false when out of memory.
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &mut self,
+        klen: usize,
+        hash: u64,
+        data: Box<[u8]>,
+        flags: u32,
+        exptime: RelTime,
+        existing: Option<u32>,
+        now: RelTime,
+    ) -> bool {
+        let total = item_total(klen, data.len() - klen);
+        let freed = existing.map_or(0, |i| self.slots[i as usize].total());
+        if !self.make_room(total.saturating_sub(freed), existing, now) {
+            return false;
+        }
+        let cas = self.next_cas();
+        let st = &self.stats;
+        st.total_items.incr();
+        if let Some(i) = existing {
+            let s = &mut self.slots[i as usize];
+            let old_total = s.total();
+            s.data = data;
+            s.flags = flags;
+            s.exptime = exptime;
+            s.time = now;
+            s.cas = cas;
+            s.freq = (s.freq + 1).min(MAX_FREQ);
+            s.state &= !FETCHED;
+            let in_main = s.state & IN_MAIN != 0;
+            self.used = self.used - old_total + total;
+            if !in_main {
+                self.small_bytes = self.small_bytes - old_total + total;
+            }
+            st.bytes.set(self.used as u64);
+            return true;
+        }
+        let slot = Slot {
+            data,
+            hash,
+            cas,
+            flags,
+            exptime,
+            time: now,
+            klen: klen as u8,
+            freq: 0,
+            state: LIVE,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slots = &self.slots;
+        self.table
+            .insert_unique(table_hash(hash), idx, |&i| table_hash(slots[i as usize].hash));
+        if self.ghost.take(hash) {
+            self.slots[idx as usize].state |= IN_MAIN;
+            self.main.push_back(idx);
+        } else {
+            self.small.push_back(idx);
+            self.small_bytes += total;
+        }
+        self.used += total;
+        self.items += 1;
+        st.curr_items.set(self.items as u64);
+        st.bytes.set(self.used as u64);
+        true
+    }
+
+    /// Frees memory until `need` more bytes fit. Never evicts `keep` (the item being replaced).
+    fn make_room(&mut self, need: usize, keep: Option<u32>, now: RelTime) -> bool {
+        if need > self.limits.mem_limit {
+            return false;
+        }
+        let mut scans = 0usize;
+        while self.used + need > self.limits.mem_limit {
+            if self.limits.evict {
+                if !self.evict_one(keep, now) {
+                    return false;
+                }
+            } else {
+                // -M: only expired, flushed or deleted items may go.
+                if scans >= NOEVICT_SCAN || !self.reclaim_one(keep, now) {
+                    self.stats.outofmemory.incr();
+                    return false;
+                }
+                scans += 1;
+            }
+        }
+        true
+    }
+
+    /// Removes the item in `idx` from the table; its slot stays queued until the FIFO scan
+    /// reaches it (then it is put on the free list).
+    fn unlink(&mut self, idx: u32) {
+        let s = &mut self.slots[idx as usize];
+        debug_assert!(s.live());
+        let total = s.total();
+        let hash = s.hash;
+        let in_main = s.state & IN_MAIN != 0;
+        s.state &= !LIVE;
+        s.data = Box::default();
+        if let Ok(e) = self.table.find_entry(table_hash(hash), |&i| i == idx) {
+            e.remove();
+        }
+        self.used -= total;
+        if !in_main {
+            self.small_bytes -= total;
+        }
+        self.items -= 1;
+        self.stats.curr_items.set(self.items as u64);
+        self.stats.bytes.set(self.used as u64);
+    }
+
+    /// A queue entry left the queues: its slot may be reused.
+    fn release(&mut self, idx: u32) {
+        debug_assert!(!self.slots[idx as usize].live());
+        self.free.push(idx);
+    }
+
+    /// If the item is expired or flushed, removes it (counting it) and says so.
+    fn reap_if_dead(&mut self, idx: u32, now: RelTime) -> bool {
+        let s = &self.slots[idx as usize];
+        if !(Self::is_expired(s, now) || self.is_flushed(s, now)) {
+            return false;
+        }
+        let unfetched = s.state & FETCHED == 0;
+        self.stats.reclaimed.incr();
+        if unfetched {
+            self.stats.expired_unfetched.incr();
+        }
+        self.unlink(idx);
+        true
+    }
+
+    /// One S3-FIFO eviction step: frees at least one item's memory. False if nothing can go.
+    fn evict_one(&mut self, keep: Option<u32>, now: RelTime) -> bool {
+        // Every pass either frees something, moves an item from small to main, or lowers a
+        // main item's frequency: bounded by (small + 4 * main) steps.
+        let mut budget = self.small.len() + 4 * self.main.len() + 1;
+        while budget > 0 {
+            budget -= 1;
+            let from_small = self.small_bytes > self.limits.mem_limit / 10 || self.main.is_empty();
+            let queue = if from_small { &mut self.small } else { &mut self.main };
+            let Some(idx) = queue.pop_front() else {
+                return false;
+            };
+            if !self.slots[idx as usize].live() {
+                self.release(idx);
+                continue;
+            }
+            if Some(idx) == keep {
+                let q = if from_small { &mut self.small } else { &mut self.main };
+                q.push_back(idx);
+                continue;
+            }
+            if self.reap_if_dead(idx, now) {
+                self.release(idx);
+                return true;
+            }
+            let s = &mut self.slots[idx as usize];
+            if from_small {
+                if s.freq > 0 {
+                    // Read while in probation: promote to main.
+                    s.freq = 0;
+                    s.state |= IN_MAIN;
+                    let total = s.total();
+                    self.small_bytes -= total;
+                    self.main.push_back(idx);
+                    continue;
+                }
+                let hash = s.hash;
+                let cap = self.main.len().max(self.items);
+                self.ghost.insert(hash, cap);
+            } else if s.freq > 0 {
+                s.freq -= 1;
+                self.main.push_back(idx);
+                continue;
+            }
+            let unfetched = self.slots[idx as usize].state & FETCHED == 0;
+            self.stats.evictions.incr();
+            if unfetched {
+                self.stats.evicted_unfetched.incr();
+            }
+            self.unlink(idx);
+            self.release(idx);
+            return true;
+        }
+        false
+    }
+
+    /// `-M`: looks at the head of each queue for an expired, flushed or deleted item.
+    fn reclaim_one(&mut self, keep: Option<u32>, now: RelTime) -> bool {
+        for from_small in [true, false] {
+            let queue = if from_small { &mut self.small } else { &mut self.main };
+            let Some(idx) = queue.pop_front() else {
+                continue;
+            };
+            if !self.slots[idx as usize].live() {
+                self.release(idx);
+                return true;
+            }
+            if Some(idx) != keep && self.reap_if_dead(idx, now) {
+                self.release(idx);
+                return true;
+            }
+            // Live: rotate it to the back so the next scan looks at another one.
+            let queue = if from_small { &mut self.small } else { &mut self.main };
+            queue.push_back(idx);
+        }
+        // Nothing freed this round; the caller bounds the number of rounds.
+        !self.small.is_empty() || !self.main.is_empty()
+    }
+
+    /// Deletes a key. True if a live item was removed.
+    pub fn delete(&mut self, key: &[u8], hash: u64, now: RelTime) -> bool {
+        match self.lookup(key, hash, now) {
+            Lookup::Hit(idx) => {
+                self.unlink(idx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// incr (`incr = true`) or decr with memcached's rules: incr wraps at 2^64, decr stops at 0;
+    /// a shorter result is written in place padded with spaces, as memcached does.
+    pub fn arith(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        incr: bool,
+        delta: u64,
+        now: RelTime,
+    ) -> ArithResult {
+        let idx = match self.lookup(key, hash, now) {
+            Lookup::Hit(i) => i,
+            _ => return ArithResult::NotFound,
+        };
+        let s = &self.slots[idx as usize];
+        let Some(cur) = crate::protocol::num::parse_stored_u64(s.value()) else {
+            return ArithResult::NonNumeric;
+        };
+        let new = if incr {
+            cur.wrapping_add(delta)
+        } else {
+            cur.saturating_sub(delta)
+        };
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(new).as_bytes();
+        let old_len = s.value().len();
+        let klen = s.klen as usize;
+        if digits.len() <= old_len {
+            let cas = self.next_cas();
+            let s = &mut self.slots[idx as usize];
+            let v = &mut s.data[klen..];
+            v[..digits.len()].copy_from_slice(digits);
+            v[digits.len()..].fill(b' ');
+            s.cas = cas;
+            s.freq = (s.freq + 1).min(MAX_FREQ);
+            s.state |= FETCHED;
+            return ArithResult::Value(new);
+        }
+        let (flags, exptime) = (s.flags, s.exptime);
+        let mut data = Vec::with_capacity(klen + digits.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(digits);
+        if self.put(klen, hash, data.into_boxed_slice(), flags, exptime, Some(idx), now) {
+            self.slots[idx as usize].state |= FETCHED;
+            ArithResult::Value(new)
+        } else {
+            ArithResult::OutOfMemory
+        }
+    }
+
+    /// flush_all: with `at == None` (or a time already passed) every item goes now;
+    /// otherwise items stored up to `at` become invalid once `at` is reached.
+    pub fn flush(&mut self, at: Option<RelTime>, now: RelTime) {
+        match at {
+            Some(t) if t > now => self.oldest_live = t,
+            _ => self.clear(),
+        }
+    }
+
+    /// Drops every item now.
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.small.clear();
+        self.main.clear();
+        self.ghost.clear();
+        self.small_bytes = 0;
+        self.used = 0;
+        self.items = 0;
+        self.oldest_live = 0;
+        self.stats.curr_items.set(0);
+        self.stats.bytes.set(0);
+    }
+
+    /// Checks internal invariants (tests).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let live: Vec<&Slot> = self.slots.iter().filter(|s| s.live()).collect();
+        assert_eq!(live.len(), self.items, "item count");
+        assert_eq!(self.table.len(), self.items, "table size");
+        let used: usize = live.iter().map(|s| s.total()).sum();
+        assert_eq!(used, self.used, "used bytes");
+        let small: usize = live
+            .iter()
+            .filter(|s| s.state & IN_MAIN == 0)
+            .map(|s| s.total())
+            .sum();
+        assert_eq!(small, self.small_bytes, "small bytes");
+        assert!(self.used <= self.limits.mem_limit, "over the limit");
+    }
+}
+
+#[cfg(test)]
+mod tests;
