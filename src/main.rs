@@ -38,7 +38,11 @@ fn main() -> ExitCode {
     }
     if verbose > 0 {
         let addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
-        eprintln!("tessera {}: listening on {}", env!("CARGO_PKG_VERSION"), addrs.join(", "));
+        eprintln!(
+            "tessera {}: listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            addrs.join(", ")
+        );
     }
     let result = server.run();
     if let Some(p) = &pidfile {

@@ -165,7 +165,10 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     let now = shared.clock.now();
     let (user, sys) = rusage();
     let n = shared.stats.shards();
-    let limit = shared.shard_mem_limit.load(std::sync::atomic::Ordering::Relaxed) as u64 * n as u64;
+    let limit = shared
+        .shard_mem_limit
+        .load(std::sync::atomic::Ordering::Relaxed) as u64
+        * n as u64;
     stat(out, "pid", std::process::id());
     stat(out, "uptime", shared.clock.uptime(now));
     stat(out, "time", shared.clock.unix(now));
@@ -226,14 +229,21 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
     let c = &shared.config;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let n = shared.stats.shards();
-    let limit = shared.shard_mem_limit.load(std::sync::atomic::Ordering::Relaxed) as u64 * n as u64;
+    let limit = shared
+        .shard_mem_limit
+        .load(std::sync::atomic::Ordering::Relaxed) as u64
+        * n as u64;
     stat(out, "maxbytes", limit);
     stat(out, "maxconns", c.max_connections);
     stat(out, "tcpport", c.port);
     stat(out, "udpport", c.udp_port);
     stat(out, "inter", c.listen.join(","));
     stat(out, "verbosity", shared.verbose());
-    stat(out, "evictions", if c.disable_evictions { "off" } else { "on" });
+    stat(
+        out,
+        "evictions",
+        if c.disable_evictions { "off" } else { "on" },
+    );
     stat(out, "num_threads", n);
     stat(out, "stat_key_prefix", c.prefix_delimiter);
     stat(out, "detail_enabled", "no");

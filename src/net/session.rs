@@ -29,13 +29,58 @@ pub struct Ctx {
     pub limits: protocol::Limits,
 }
 
+impl Ctx {
+    /// A single-shard context with no executors around it: the whole cache in this thread.
+    /// For embedding the protocol engine, and for tests that drive a [`Session`] directly.
+    pub fn standalone(mut config: crate::config::Config) -> Ctx {
+        use crate::store::{Store, StoreLimits};
+        config.threads = 1;
+        let shared = Shared::new(config);
+        let stats = shared.stats.shard(0);
+        let mem = shared
+            .shard_mem_limit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        stats.limit_maxbytes.set(mem as u64);
+        let store = Store::new(
+            StoreLimits {
+                mem_limit: mem,
+                item_size_max: shared.config.item_size_max,
+                evict: !shared.config.disable_evictions,
+            },
+            0,
+            1,
+            stats.clone(),
+        );
+        Ctx {
+            shard: Rc::new(Shard {
+                id: 0,
+                n: 1,
+                store: std::cell::RefCell::new(store),
+                stats,
+                clock: shared.clock,
+            }),
+            mesh: None,
+            limits: protocol::Limits {
+                item_size_max: shared.config.item_size_max,
+                max_line: 2048,
+                read_buf_max: shared.config.read_buf_max,
+            },
+            shared,
+        }
+    }
+}
+
 /// Where a piece of the output comes from.
 #[derive(Debug)]
 enum Seg {
     /// Bytes already in `out`.
     Local(Range<usize>),
     /// Reply `idx` of the batch sent to `owner`.
-    Remote { owner: usize, idx: usize, noreply: bool },
+    Remote {
+        owner: usize,
+        idx: usize,
+        noreply: bool,
+    },
 }
 
 /// Replies of one pass, in request order.
@@ -44,6 +89,9 @@ pub struct Output {
     /// Reply bytes (final once [`Output::resolve`] has run).
     pub out: Vec<u8>,
     segs: Vec<Seg>,
+    /// `out[..done]` is final (laid out by an earlier resolve in this pass).
+    done: usize,
+    /// Start of the local bytes not yet in a segment.
     seg_start: usize,
     /// Per owner: the operations to forward, with their hashes.
     remote: Vec<Vec<KeyOp<Vec<u8>>>>,
@@ -78,6 +126,7 @@ impl Output {
     pub fn clear(&mut self) {
         debug_assert_eq!(self.pending, 0, "clear after resolve");
         self.out.clear();
+        self.done = 0;
         self.seg_start = 0;
         if self.out.capacity() > 1024 * 1024 {
             self.out.shrink_to(64 * 1024);
@@ -111,6 +160,7 @@ impl Output {
             replies[owner] = Some(rx.await.map_err(|_| PeerGone)?);
         }
         let mut assembled = Vec::with_capacity(self.out.len() + 256);
+        assembled.extend_from_slice(&self.out[..self.done]);
         for seg in self.segs.drain(..) {
             match seg {
                 Seg::Local(r) => assembled.extend_from_slice(&self.out[r]),
@@ -128,6 +178,7 @@ impl Output {
             }
         }
         self.out = assembled;
+        self.done = self.out.len();
         self.seg_start = self.out.len();
         self.pending = 0;
         Ok(())
@@ -375,9 +426,7 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
             output.resolve(ctx.mesh.as_deref()).await?;
             match kind {
                 StatsKind::General => crate::stats::render_general(&ctx.shared, &mut output.out),
-                StatsKind::Settings => {
-                    crate::stats::render_settings(&ctx.shared, &mut output.out)
-                }
+                StatsKind::Settings => crate::stats::render_settings(&ctx.shared, &mut output.out),
                 StatsKind::Reset => {
                     ctx.shared.stats.reset();
                     output.out.extend_from_slice(b"RESET\r\n");

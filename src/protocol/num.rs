@@ -69,14 +69,15 @@ pub fn strtoull(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// memcached's `safe_strtoul` for 32-bit fields (client flags): like [`strtoull`], and the
-/// value must fit in 32 bits.
+/// memcached's `safe_strtoul` for 32-bit fields (client flags): C's 64-bit `strtoul`, then
+/// memcached stores it into 32 bits, so larger values wrap (4294967296 is 0). Clients rely on
+/// getting memcached's answer, so we reproduce the wrap rather than refuse.
 pub fn strtoul32(s: &[u8]) -> Option<u32> {
-    let v = strtoull(s)?;
-    u32::try_from(v).ok()
+    strtoull(s).map(|v| v as u32)
 }
 
-/// memcached's `safe_strtol` for 32-bit signed fields (exptime, byte counts).
+/// memcached's `safe_strtol` for 32-bit signed fields (exptime, byte counts): C's 64-bit
+/// `strtol`, then stored into 32 bits (4000000000 becomes negative: already expired).
 pub fn strtol32(s: &[u8]) -> Option<i32> {
     let sc = scan(s);
     if !sc.valid || sc.overflow {
@@ -87,7 +88,9 @@ pub fn strtol32(s: &[u8]) -> Option<i32> {
     } else {
         sc.magnitude as i128
     };
-    i32::try_from(v).ok()
+    // strtol reports ERANGE outside the 64-bit range.
+    let v = i64::try_from(v).ok()?;
+    Some(v as i32)
 }
 
 /// Parses a stored value for incr/decr the way memcached does (`safe_strtoull` on the data,
@@ -123,14 +126,25 @@ mod tests {
         assert_eq!(strtoull(b""), None);
         assert_eq!(strtoull(b"-"), None);
         assert_eq!(strtoul32(b"4294967295"), Some(u32::MAX));
-        assert_eq!(strtoul32(b"4294967296"), None);
+        assert_eq!(strtoul32(b"4294967296"), Some(0), "wraps like memcached");
+        assert_eq!(strtoul32(b"-1"), None);
     }
 
     #[test]
     fn signed_rules() {
         assert_eq!(strtol32(b"-1"), Some(-1));
         assert_eq!(strtol32(b"2147483647"), Some(i32::MAX));
-        assert_eq!(strtol32(b"2147483648"), None);
+        assert_eq!(
+            strtol32(b"2147483648"),
+            Some(i32::MIN),
+            "wraps like memcached"
+        );
+        assert_eq!(strtol32(b"4000000000"), Some(-294967296));
+        assert_eq!(
+            strtol32(b"99999999999999999999"),
+            None,
+            "beyond 64 bits: ERANGE"
+        );
         assert_eq!(strtol32(b"-2147483648"), Some(i32::MIN));
         assert_eq!(strtol32(b"1a"), None);
         assert_eq!(strtol32(b"1\t"), Some(1));

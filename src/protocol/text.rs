@@ -162,7 +162,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             } else {
                 0
             };
-            if vlen < 0 || vlen > i32::MAX - 2 {
+            if !(0..=i32::MAX - 2).contains(&vlen) {
                 return err(Reply::BadFormat, noreply);
             }
             let vlen = vlen as usize;
@@ -226,8 +226,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             if nt > 3 {
                 let hold_is_zero = t.get(2) == b"0";
                 noreply = t.noreply();
-                let valid = (nt == 4 && (hold_is_zero || noreply))
-                    || (nt == 5 && hold_is_zero && noreply);
+                let valid =
+                    (nt == 4 && (hold_is_zero || noreply)) || (nt == 5 && hold_is_zero && noreply);
                 if !valid {
                     return err(Reply::DeleteUsage, noreply);
                 }

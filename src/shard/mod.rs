@@ -311,7 +311,9 @@ impl Shard {
                 ArithResult::NonNumeric => out.extend_from_slice(
                     b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
                 ),
-                ArithResult::OutOfMemory => out.extend_from_slice(b"SERVER_ERROR out of memory\r\n"),
+                ArithResult::OutOfMemory => {
+                    out.extend_from_slice(b"SERVER_ERROR out of memory\r\n")
+                }
             },
             KeyOp::Touch { key, exptime } => {
                 st.cmd_touch.incr();

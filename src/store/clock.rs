@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(c.exptime(0, now), 0);
         assert_eq!(c.exptime(-1, now), 1);
         assert_eq!(c.exptime(10, now), 112);
-        assert_eq!(c.exptime(REALTIME_MAXDELTA, now), REALTIME_MAXDELTA as u32 + 102);
+        assert_eq!(
+            c.exptime(REALTIME_MAXDELTA, now),
+            REALTIME_MAXDELTA as u32 + 102
+        );
         // absolute times
         assert_eq!(c.exptime(1_700_000_200, now), 202);
         assert_eq!(c.exptime(1_000_000_000, now), 1);

@@ -384,12 +384,17 @@ impl Store {
             _ => value.len(),
         };
         if item_total(key.len(), new_len) > self.limits.item_size_max {
-            // memcached drops the old item on a too-large `set`, so a stale value does not
-            // outlive a failed overwrite.
-            if mode == StoreMode::Set {
-                if let Some(i) = existing {
-                    self.unlink(i);
+            match mode {
+                // memcached cannot allocate the combined item and answers NOT_STORED.
+                StoreMode::Append | StoreMode::Prepend => return StoreResult::NotStored,
+                // memcached drops the old item on a too-large `set`, so a stale value does
+                // not outlive a failed overwrite.
+                StoreMode::Set => {
+                    if let Some(i) = existing {
+                        self.unlink(i);
+                    }
                 }
+                _ => {}
             }
             return StoreResult::TooLarge;
         }
@@ -429,7 +434,15 @@ impl Store {
                 (flags, exptime)
             }
         };
-        if self.put(key.len(), hash, data.into_boxed_slice(), flags, exptime, existing, now) {
+        if self.put(
+            key.len(),
+            hash,
+            data.into_boxed_slice(),
+            flags,
+            exptime,
+            existing,
+            now,
+        ) {
             return StoreResult::Stored;
         }
         // Like memcached, a failed `set` does not leave the old value behind.
@@ -499,8 +512,9 @@ impl Store {
             }
         };
         let slots = &self.slots;
-        self.table
-            .insert_unique(table_hash(hash), idx, |&i| table_hash(slots[i as usize].hash));
+        self.table.insert_unique(table_hash(hash), idx, |&i| {
+            table_hash(slots[i as usize].hash)
+        });
         if self.ghost.take(hash) {
             self.slots[idx as usize].state |= IN_MAIN;
             self.main.push_back(idx);
@@ -589,7 +603,11 @@ impl Store {
         while budget > 0 {
             budget -= 1;
             let from_small = self.small_bytes > self.limits.mem_limit / 10 || self.main.is_empty();
-            let queue = if from_small { &mut self.small } else { &mut self.main };
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
             let Some(idx) = queue.pop_front() else {
                 return false;
             };
@@ -598,7 +616,11 @@ impl Store {
                 continue;
             }
             if Some(idx) == keep {
-                let q = if from_small { &mut self.small } else { &mut self.main };
+                let q = if from_small {
+                    &mut self.small
+                } else {
+                    &mut self.main
+                };
                 q.push_back(idx);
                 continue;
             }
@@ -640,7 +662,11 @@ impl Store {
     /// `-M`: looks at the head of each queue for an expired, flushed or deleted item.
     fn reclaim_one(&mut self, keep: Option<u32>, now: RelTime) -> bool {
         for from_small in [true, false] {
-            let queue = if from_small { &mut self.small } else { &mut self.main };
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
             let Some(idx) = queue.pop_front() else {
                 continue;
             };
@@ -653,7 +679,11 @@ impl Store {
                 return true;
             }
             // Live: rotate it to the back so the next scan looks at another one.
-            let queue = if from_small { &mut self.small } else { &mut self.main };
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
             queue.push_back(idx);
         }
         // Nothing freed this round; the caller bounds the number of rounds.
@@ -713,7 +743,15 @@ impl Store {
         let mut data = Vec::with_capacity(klen + digits.len());
         data.extend_from_slice(key);
         data.extend_from_slice(digits);
-        if self.put(klen, hash, data.into_boxed_slice(), flags, exptime, Some(idx), now) {
+        if self.put(
+            klen,
+            hash,
+            data.into_boxed_slice(),
+            flags,
+            exptime,
+            Some(idx),
+            now,
+        ) {
             self.slots[idx as usize].state |= FETCHED;
             ArithResult::Value(new)
         } else {
@@ -722,9 +760,12 @@ impl Store {
     }
 
     /// flush_all: with `at == None` (or a time already passed) every item goes now;
-    /// otherwise items stored up to `at` become invalid once `at` is reached.
+    /// otherwise items stored up to `at` become invalid once `at` is reached. `Some(0)` is
+    /// what memcached computes for an absolute time before process start: it flushes
+    /// nothing and cancels a pending delayed flush.
     pub fn flush(&mut self, at: Option<RelTime>, now: RelTime) {
         match at {
+            Some(0) => self.oldest_live = 0,
             Some(t) if t > now => self.oldest_live = t,
             _ => self.clear(),
         }

@@ -18,7 +18,16 @@ fn store(mem: usize) -> Store {
 }
 
 fn set(s: &mut Store, k: &str, v: &[u8], exp: RelTime, now: RelTime) -> StoreResult {
-    s.store(StoreMode::Set, k.as_bytes(), hash_key(k.as_bytes()), 0, exp, v, 0, now)
+    s.store(
+        StoreMode::Set,
+        k.as_bytes(),
+        hash_key(k.as_bytes()),
+        0,
+        exp,
+        v,
+        0,
+        now,
+    )
 }
 
 fn get(s: &mut Store, k: &str, now: RelTime) -> Option<Vec<u8>> {
@@ -45,8 +54,14 @@ fn modes() {
     let mut s = store(1 << 20);
     let h = hash_key(b"k");
     let st = |s: &mut Store, m, v: &[u8], cas| s.store(m, b"k", h, 7, 0, v, cas, 10);
-    assert_eq!(st(&mut s, StoreMode::Replace, b"x", 0), StoreResult::NotStored);
-    assert_eq!(st(&mut s, StoreMode::Append, b"x", 0), StoreResult::NotStored);
+    assert_eq!(
+        st(&mut s, StoreMode::Replace, b"x", 0),
+        StoreResult::NotStored
+    );
+    assert_eq!(
+        st(&mut s, StoreMode::Append, b"x", 0),
+        StoreResult::NotStored
+    );
     assert_eq!(st(&mut s, StoreMode::Cas, b"x", 1), StoreResult::NotFound);
     assert_eq!(st(&mut s, StoreMode::Add, b"mid", 0), StoreResult::Stored);
     assert_eq!(st(&mut s, StoreMode::Add, b"x", 0), StoreResult::NotStored);
@@ -56,7 +71,10 @@ fn modes() {
     assert_eq!(s.item(i).value, b"<mid>");
     assert_eq!(s.item(i).flags, 7);
     let cas = s.item(i).cas;
-    assert_eq!(st(&mut s, StoreMode::Cas, b"c", cas + 1), StoreResult::Exists);
+    assert_eq!(
+        st(&mut s, StoreMode::Cas, b"c", cas + 1),
+        StoreResult::Exists
+    );
     assert_eq!(st(&mut s, StoreMode::Cas, b"c", cas), StoreResult::Stored);
     let i = s.get(b"k", h, 10).unwrap();
     assert_ne!(s.item(i).cas, cas, "every store gets a new cas");
@@ -108,7 +126,10 @@ fn flush_now_and_delayed() {
     assert!(get(&mut s, "b", 19).is_some(), "not yet");
     assert_eq!(s.lookup(b"b", hash_key(b"b"), 20), Lookup::Flushed);
     set(&mut s, "c", b"v", 0, 21);
-    assert!(get(&mut s, "c", 21).is_some(), "stored after the flush time");
+    assert!(
+        get(&mut s, "c", 21).is_some(),
+        "stored after the flush time"
+    );
     s.check_invariants();
 }
 
@@ -194,13 +215,20 @@ fn no_evict_mode_refuses_when_full() {
         }
     }
     assert!(stored > 0 && refused > 0);
-    assert_eq!(get(&mut s, "k0", 10).map(|v| v.len()), Some(100), "nothing evicted");
+    assert_eq!(
+        get(&mut s, "k0", 10).map(|v| v.len()),
+        Some(100),
+        "nothing evicted"
+    );
     // expired items may still be reclaimed
     let mut s2 = Store::new(s.limits(), 0, 1, Arc::new(ShardStats::default()));
     for i in 0..10 {
         set(&mut s2, &format!("e{i}"), &[b'x'; 300], 11, 10);
     }
-    assert_eq!(set(&mut s2, "late", &[b'x'; 300], 0, 12), StoreResult::Stored);
+    assert_eq!(
+        set(&mut s2, "late", &[b'x'; 300], 0, 12),
+        StoreResult::Stored
+    );
     s.check_invariants();
     s2.check_invariants();
 }

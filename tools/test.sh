@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The project's test command:  bash tools/test.sh
+#
+# Needs rustup/cargo, python3 and pip (Debian bookworm); installs what else it
+# needs (memccapable, pymemcache, pytest) only when missing, then:
+#   1. cargo build --release
+#   2. cargo test --release
+#   3. tests/clients/run_clients.sh target/release/tessera  (memccapable + pymemcache)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STAGE="setup"
+on_exit() {
+    local rc=$?
+    echo
+    if [ "$rc" -eq 0 ]; then
+        echo "tools/test.sh: all stages passed (deps, build, cargo test, client suite)"
+    else
+        echo "tools/test.sh: FAILED in stage '$STAGE' (exit code $rc)" >&2
+    fi
+}
+trap on_exit EXIT
+
+stage() {
+    STAGE=$1
+    echo
+    echo "==================== $1 ===================="
+}
+
+# Run as root, or through sudo when that works without a password prompt.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        echo "error: need root (or passwordless sudo) to run: $*" >&2
+        return 1
+    fi
+}
+
+stage "dependencies"
+command -v cargo >/dev/null || { echo "error: cargo not found (install rustup)" >&2; exit 1; }
+if ! command -v memccapable >/dev/null; then
+    echo "installing libmemcached-tools (memccapable) and memcached from Debian"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmemcached-tools memcached
+fi
+if ! python3 -c 'import pymemcache, pytest' 2>/dev/null; then
+    echo "installing pymemcache and pytest from PyPI"
+    # Debian's system python refuses plain pip installs (PEP 668): fall back to --user.
+    python3 -m pip install -q pymemcache pytest \
+        || python3 -m pip install -q --user --break-system-packages pymemcache pytest
+fi
+echo "memccapable: $(command -v memccapable)"
+python3 -c 'import pymemcache, pytest; print("pymemcache", pymemcache.__version__, "/ pytest", pytest.__version__)'
+
+stage "cargo build --release"
+cargo build --release
+
+stage "cargo test --release"
+cargo test --release
+
+stage "client suite (memccapable + pymemcache)"
+tests/clients/run_clients.sh target/release/tessera
