@@ -83,6 +83,18 @@ pub struct Server {
 impl Server {
     /// Checks limits and binds every listener (one per executor per address).
     pub fn bind(config: Config) -> Result<Server, RunError> {
+        // Refuse what this build cannot do rather than silently serve something else.
+        if config.tls_enabled {
+            return Err(RunError::Config(
+                "-Z/--enable-ssl: TLS is not available in this build yet".into(),
+            ));
+        }
+        if let Some(p) = &config.unix_socket {
+            return Err(RunError::Config(format!(
+                "-s {}: unix domain sockets are not available in this build yet",
+                p.display()
+            )));
+        }
         check_memlock()?;
         let n = config.threads.max(1);
         let addrs = config

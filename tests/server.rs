@@ -1,0 +1,318 @@
+//! Behaviour of a running `tessera` process: cross-shard forwarding with several executors,
+//! eviction under `-m`, expiry, the `-c` limit, and startup errors.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A deterministic pseudo-random sequence (no dependency, reproducible failures).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Many connections send pipelines that mix keys of every shard; each connection checks
+/// every reply, in order, against its own model of its own keys.
+#[test]
+fn cross_shard_pipelines_keep_order() {
+    let server = ServerProc::start(&["-t", "2"]);
+    let mut handles = Vec::new();
+    for conn in 0..12u64 {
+        let port = server.port;
+        handles.push(std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut rng = Rng(0x9E37_79B9 ^ (conn + 1) * 0x1234_5678);
+            let mut model: HashMap<String, Vec<u8>> = HashMap::new();
+            for _round in 0..20 {
+                let mut req = Vec::new();
+                let mut expect = Vec::new();
+                for _ in 0..40 {
+                    let k = format!("c{conn}:k{}", rng.next() % 30);
+                    match rng.next() % 5 {
+                        0 | 1 => {
+                            let v = format!("v{}", rng.next() % 1000).into_bytes();
+                            req.extend_from_slice(
+                                format!("set {k} 0 0 {}\r\n", v.len()).as_bytes(),
+                            );
+                            req.extend_from_slice(&v);
+                            req.extend_from_slice(b"\r\n");
+                            expect.extend_from_slice(b"STORED\r\n");
+                            model.insert(k, v);
+                        }
+                        2 => {
+                            req.extend_from_slice(format!("delete {k}\r\n").as_bytes());
+                            expect.extend_from_slice(if model.remove(&k).is_some() {
+                                b"DELETED\r\n".as_slice()
+                            } else {
+                                b"NOT_FOUND\r\n".as_slice()
+                            });
+                        }
+                        _ => {
+                            // a multi-get over several keys: scattered and gathered in order
+                            let keys: Vec<String> = (0..4)
+                                .map(|_| format!("c{conn}:k{}", rng.next() % 30))
+                                .collect();
+                            req.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+                            for k in &keys {
+                                if let Some(v) = model.get(k) {
+                                    expect.extend_from_slice(
+                                        format!("VALUE {k} 0 {}\r\n", v.len()).as_bytes(),
+                                    );
+                                    expect.extend_from_slice(v);
+                                    expect.extend_from_slice(b"\r\n");
+                                }
+                            }
+                            expect.extend_from_slice(b"END\r\n");
+                        }
+                    }
+                }
+                s.write_all(&req).unwrap();
+                let got = read_exact_n(&mut s, expect.len()).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&expect),
+                    "connection {conn}"
+                );
+            }
+        }));
+    }
+    for h in handles {
+        h.join().expect("client thread");
+    }
+    assert!(server.stat("shard_forwarded_ops") > 0);
+    assert!(server.stat("shard_forwarded_batches") > 0);
+    assert_eq!(server.stat("threads"), 2);
+}
+
+/// flush_all in the middle of a pipeline is a barrier on every connection's executor.
+#[test]
+fn flush_all_is_a_pipeline_barrier() {
+    let server = ServerProc::start(&["-t", "2"]);
+    for conn in 0..8 {
+        let mut s = server.connect();
+        let mut req = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..20 {
+            req.extend_from_slice(format!("set b{conn}:{i} 0 0 1\r\nx\r\n").as_bytes());
+            expect.extend_from_slice(b"STORED\r\n");
+        }
+        req.extend_from_slice(b"flush_all\r\n");
+        expect.extend_from_slice(b"OK\r\n");
+        let keys: Vec<String> = (0..20).map(|i| format!("b{conn}:{i}")).collect();
+        req.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+        expect.extend_from_slice(b"END\r\n");
+        s.write_all(&req).unwrap();
+        assert_eq!(read_exact_n(&mut s, expect.len()).unwrap(), expect);
+    }
+}
+
+/// With `-m 2` and two shards, storing far more than fits evicts, keeps `bytes` within the
+/// limit, and keeps the most recent items readable.
+#[test]
+fn eviction_under_memory_limit() {
+    let server = ServerProc::start(&["-t", "2", "-m", "2"]);
+    let mut s = server.connect();
+    let value = vec![b'v'; 1000];
+    let total = 6000;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(100) {
+        let mut req = Vec::new();
+        for i in chunk {
+            req.extend_from_slice(format!("set ev:{i} 0 0 {}\r\n", value.len()).as_bytes());
+            req.extend_from_slice(&value);
+            req.extend_from_slice(b"\r\n");
+        }
+        s.write_all(&req).unwrap();
+        let got = read_exact_n(&mut s, chunk.len() * 8).unwrap();
+        assert_eq!(got, b"STORED\r\n".repeat(chunk.len()));
+    }
+    let limit = server.stat("limit_maxbytes");
+    assert_eq!(limit, 2 * 1024 * 1024);
+    assert!(server.stat("bytes") <= limit, "bytes over -m");
+    assert!(server.stat("evictions") > 0, "nothing was evicted");
+    let items = server.stat("curr_items");
+    assert!(items < total, "everything still stored");
+    assert!(items > 1000, "the cache should be close to full: {items}");
+    // the last item written must still be there
+    s.write_all(format!("get ev:{}\r\n", total - 1).as_bytes())
+        .unwrap();
+    let got = read_until(&mut s, b"END\r\n", Duration::from_secs(5));
+    assert!(got.starts_with(format!("VALUE ev:{} 0 1000\r\n", total - 1).as_bytes()));
+}
+
+/// `-M`: a full cache refuses new items instead of evicting.
+#[test]
+fn no_evictions_mode_answers_out_of_memory() {
+    let server = ServerProc::start(&["-t", "1", "-m", "4", "-M"]);
+    let mut s = server.connect();
+    let value = vec![b'v'; 10_000];
+    let mut oom = false;
+    for i in 0..1000 {
+        let mut req = format!("set m:{i} 0 0 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        s.write_all(&req).unwrap();
+        let got = read_until(&mut s, b"\r\n", Duration::from_secs(5));
+        if got == b"SERVER_ERROR out of memory storing object\r\n" {
+            oom = true;
+            break;
+        }
+        assert_eq!(got, b"STORED\r\n");
+    }
+    assert!(oom, "never ran out of memory");
+    assert_eq!(server.stat("evictions"), 0);
+    // the first item is still there
+    s.write_all(b"get m:0\r\n").unwrap();
+    let got = read_until(&mut s, b"END\r\n", Duration::from_secs(5));
+    assert!(got.starts_with(b"VALUE m:0 0 10000\r\n"));
+}
+
+/// Relative expiry, absolute expiry and touch, on a key of each shard.
+#[test]
+fn expiry_relative_absolute_and_touch() {
+    let server = ServerProc::start(&["-t", "2"]);
+    let mut s = server.connect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut req = Vec::new();
+    for i in 0..4 {
+        req.extend_from_slice(format!("set rel:{i} 0 1 1\r\nx\r\n").as_bytes());
+        req.extend_from_slice(format!("set abs:{i} 0 {} 1\r\nx\r\n", now + 1).as_bytes());
+        req.extend_from_slice(format!("set keep:{i} 0 1 1\r\nx\r\n").as_bytes());
+        req.extend_from_slice(format!("touch keep:{i} 100\r\n").as_bytes());
+    }
+    s.write_all(&req).unwrap();
+    let got = read_exact_n(&mut s, 4 * (8 + 8 + 8 + 9)).unwrap();
+    assert_eq!(got, b"STORED\r\nSTORED\r\nSTORED\r\nTOUCHED\r\n".repeat(4));
+    std::thread::sleep(Duration::from_millis(2100));
+    for i in 0..4 {
+        s.write_all(format!("get rel:{i} abs:{i} keep:{i}\r\n").as_bytes())
+            .unwrap();
+        let got = read_until(&mut s, b"END\r\n", Duration::from_secs(5));
+        assert_eq!(
+            got,
+            format!("VALUE keep:{i} 0 1\r\nx\r\nEND\r\n").as_bytes()
+        );
+    }
+    assert!(server.stat("get_expired") >= 8);
+}
+
+/// `-c 2`: the third connection is told so and closed; the count shows in `stats`.
+#[test]
+fn connection_limit() {
+    let server = ServerProc::start(&["-t", "1", "-c", "2"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    // make sure both are accepted before the third arrives
+    for s in [&mut a, &mut b] {
+        s.write_all(b"version\r\n").unwrap();
+        read_until(s, b"\r\n", Duration::from_secs(5));
+    }
+    let mut c = server.connect();
+    let got = read_to_eof(&mut c);
+    assert_eq!(got, b"ERROR Too many open connections\r\n");
+    drop(a);
+    drop(b);
+    // the slots are returned: a new connection works (bounded retries while closes land)
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut d = server.connect();
+        d.write_all(b"version\r\n").unwrap();
+        let got = read_to_eof_or_line(&mut d);
+        if got.starts_with(b"VERSION ") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ok, "connections were not released");
+    let rejected = server.stat("rejected_connections");
+    assert!(rejected >= 1);
+}
+
+fn read_to_eof_or_line(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !buf.ends_with(b"\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf
+}
+
+fn run_expect_failure(args: &[&str], shell_prefix: Option<&str>) -> (i32, String) {
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let out = match shell_prefix {
+        Some(prefix) => Command::new("sh")
+            .arg("-c")
+            .arg(format!("{prefix}; exec {bin} {}", args.join(" ")))
+            .output(),
+        None => Command::new(bin).args(args).output(),
+    }
+    .expect("run tessera");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn startup_errors_are_one_clear_line() {
+    // the port is taken (by a plain listener without SO_REUSEPORT)
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = run_expect_failure(&["-l", "127.0.0.1", "-p", &port], None);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("address already in use"), "{err}");
+
+    let (code, err) = run_expect_failure(&["--no-such-flag"], None);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tessera: "), "{err}");
+
+    let (code, err) = run_expect_failure(&["-t", "0"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("-t"), "{err}");
+
+    // too little locked memory for io_uring
+    let (code, err) = run_expect_failure(&["-l", "127.0.0.1", "-p", "0"], Some("ulimit -l 64"));
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("locked memory"), "{err}");
+}
+
+#[test]
+fn help_and_version() {
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let out = Command::new(bin).arg("-V").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = Command::new(bin).arg("-h").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--port",
+        "--memory-limit",
+        "--threads",
+        "--max-item-size",
+        "--conn-limit",
+    ] {
+        assert!(help.contains(flag), "help lacks {flag}");
+    }
+}
