@@ -32,7 +32,7 @@ fn cross_shard_pipelines_keep_order() {
         handles.push(std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut rng = Rng(0x9E37_79B9 ^ (conn + 1) * 0x1234_5678);
+            let mut rng = Rng(0x9E37_79B9 ^ ((conn + 1) * 0x1234_5678));
             let mut model: HashMap<String, Vec<u8>> = HashMap::new();
             for _round in 0..20 {
                 let mut req = Vec::new();
