@@ -94,20 +94,30 @@ async fn serve(mut stream: TcpStream, ctx: Rc<Ctx>) {
     st.total_connections.incr();
     st.curr_connections.add(1);
     let _ = stream.set_nodelay(true);
-    let result = conn_loop(&mut stream, &ctx).await;
-    if let Err(e) = result {
-        if ctx.shared.verbose() > 0 {
-            eprintln!("tessera: connection closed: {e}");
-        }
+    // A number for log lines, unique across executors.
+    let id = st.total_connections.get() * ctx.shard.n as u64 + ctx.shard.id as u64;
+    if ctx.shared.verbose() > 1 {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        eprintln!("<{id} new client connection from {peer}");
+    }
+    let result = conn_loop(&mut stream, &ctx, id).await;
+    match result {
+        Err(e) if ctx.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
+        _ if ctx.shared.verbose() > 1 => eprintln!("<{id} connection closed"),
+        _ => {}
     }
     let _ = stream.close().await;
     st.curr_connections.sub(1);
     ctx.shared.remove_conn();
 }
 
-async fn conn_loop(stream: &mut TcpStream, ctx: &Ctx) -> std::io::Result<()> {
+async fn conn_loop(stream: &mut TcpStream, ctx: &Ctx, id: u64) -> std::io::Result<()> {
     let st = &ctx.shard.stats;
     let mut session = Session::new();
+    session.id = id;
     let mut output = Output::new(ctx.shard.n);
     let idle = ctx.shared.config.idle_timeout_secs;
     loop {

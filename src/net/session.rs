@@ -212,6 +212,19 @@ pub struct Session {
     pub end: usize,
     /// Bytes still to discard (the data of an oversized set).
     swallow: usize,
+    /// Connection number for `-vv` logs.
+    pub id: u64,
+}
+
+/// `-vv`: one line per command received, as memcached prints them (`<ID command`).
+fn log_command(id: u64, buf: &[u8], parsed: &Parsed<'_>) {
+    if matches!(parsed, Parsed::Incomplete) {
+        return;
+    }
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let shown = &line[..line.len().min(256)];
+    eprintln!("<{id} {}", String::from_utf8_lossy(shown).escape_debug());
 }
 
 /// Initial (and idle) read buffer size.
@@ -231,6 +244,7 @@ impl Session {
             start: 0,
             end: 0,
             swallow: 0,
+            id: 0,
         }
     }
 
@@ -287,7 +301,11 @@ impl Session {
                 return Next::Again;
             }
             let buf = &self.rbuf[self.start..self.end];
-            match protocol::text::parse(buf, &ctx.limits) {
+            let parsed = protocol::text::parse(buf, &ctx.limits);
+            if ctx.shared.verbose() > 1 {
+                log_command(self.id, buf, &parsed);
+            }
+            match parsed {
                 Parsed::Incomplete => return Next::Read,
                 Parsed::Close => return Next::Close,
                 Parsed::Error {
