@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Hit ratio of tessera vs memcached under the same Zipf(0.99) cache-aside workload, at memory
+# limits that hold ~10% and ~20% of the key set. Usage: bench/hitratio-compare.sh [MB...]
+# Needs: target/release/tessera (cargo build --release), Debian's memcached, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TESSERA=${TESSERA:-target/release/tessera}
+MEMCACHED=${MEMCACHED:-memcached}
+KEYS=${KEYS:-200000}
+REQUESTS=${REQUESTS:-1000000}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; return 1; }
+user_args=(); [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
+echo "| -m (MB) | server | items held | hit ratio |"
+echo "|---|---|---|---|"
+for m in "${@:-4 8}"; do
+  for server in tessera memcached; do
+    port=$(free_port)
+    if [ $server = tessera ]; then
+      "$TESSERA" -p "$port" -l 127.0.0.1 -t 1 -m "$m" & pids+=($!)
+    else
+      "$MEMCACHED" "${user_args[@]}" -p "$port" -l 127.0.0.1 -U 0 -t 1 -m "$m" & pids+=($!)
+    fi
+    wait_port "$port"
+    ratio=$(python3 bench/hitratio.py "127.0.0.1:$port" --keys "$KEYS" --requests "$REQUESTS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hit_ratio"])')
+    items=$(python3 -c "
+import socket,time
+s=socket.create_connection(('127.0.0.1',$port),5); s.sendall(b'stats\r\n'); b=b''
+while not b.endswith(b'END\r\n'): b+=s.recv(65536)
+print([l.split()[2] for l in b.decode().split('\r\n') if l.startswith('STAT curr_items ')][0])")
+    echo "| $m | $server | $items | $ratio |"
+    kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+  done
+done
