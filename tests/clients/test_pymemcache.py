@@ -621,6 +621,16 @@ def test_key_length_250_ok_251_rejected(mc, k, raw):
     assert mc.get(key251[:250]) == b"v"  # the stored 250-byte key is untouched
 
 
+def test_verbosity(raw):
+    r = raw()
+    r.send(b"verbosity 1\r\n")
+    assert r.readline() == b"OK"
+    r.send(b"verbosity 0 noreply\r\n")
+    r.send(b"verbosity\r\n")
+    assert r.readline() == b"ERROR"
+    r.assert_usable()
+
+
 def test_unknown_command(raw):
     r = raw()
     r.send(b"bogus_command foo\r\n")
