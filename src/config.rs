@@ -44,6 +44,7 @@ const SSL_VALUE_KEYS: &[&str] = &[
     "ssl_ciphers",
     "ssl_wbuf_size",
     "ssl_min_version",
+    "ssl_handshake_timeout",
 ];
 /// `-o` keys that become [`Config::tls_opts`] and are switches (stored as `"true"`).
 const SSL_SWITCH_KEYS: &[&str] = &["ssl_session_cache", "ssl_kernel_tls"];
@@ -159,22 +160,45 @@ impl Config {
     }
 
     /// The socket addresses to listen on, resolved from `listen` and `port`.
-    ///
-    /// TLS listener prefixes are stripped; an entry without a port uses `port`; a host
-    /// name is resolved (and may yield several addresses).
     pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        Ok(self.listeners()?.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// The listeners: each address with the mode its memcached prefix gave it.
+    ///
+    /// An entry without a port uses `port`; a host name is resolved (and may yield several
+    /// addresses). `mtls:` and `permissive:` need `-Z`; prefixes that contradict each other
+    /// are an error.
+    pub fn listeners(&self) -> Result<Vec<(ListenMode, SocketAddr)>, ConfigError> {
         let mut out = Vec::new();
         for l in &self.listen {
             let spec = ListenSpec::parse(l).map_err(|e| ConfigError(format!("listen: {e}")))?;
+            let has = |p: &str| spec.prefix.contains(p);
+            let mode = match (has("notls:"), has("mtls:"), has("permissive:")) {
+                (false, false, false) => ListenMode::Default,
+                (true, false, false) => ListenMode::NoTls,
+                (false, true, false) => ListenMode::Mtls,
+                (false, false, true) => ListenMode::Permissive,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "listen: '{l}' combines prefixes that contradict each other"
+                    )));
+                }
+            };
+            if matches!(mode, ListenMode::Mtls | ListenMode::Permissive) && !self.tls_enabled {
+                return Err(ConfigError(format!(
+                    "listen: '{l}' is a TLS listener, but TLS is off (add -Z)"
+                )));
+            }
             let port = spec.port.unwrap_or(self.port);
             match spec.host.parse::<IpAddr>() {
-                Ok(ip) => out.push(SocketAddr::new(ip, port)),
+                Ok(ip) => out.push((mode, SocketAddr::new(ip, port))),
                 Err(_) => {
                     let resolved = (spec.host, port).to_socket_addrs().map_err(|e| {
                         ConfigError(format!("cannot resolve listen address '{l}': {e}"))
                     })?;
                     let before = out.len();
-                    out.extend(resolved);
+                    out.extend(resolved.map(|a| (mode, a)));
                     if out.len() == before {
                         return Err(ConfigError(format!(
                             "listen address '{l}' resolved to no addresses"
@@ -256,6 +280,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// How a listener treats its connections (memcached's `-l` prefixes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenMode {
+    /// No prefix: TLS when `-Z` is on, else plaintext.
+    Default,
+    /// `notls:`: plaintext even with `-Z`.
+    NoTls,
+    /// `mtls:`: TLS, and a client certificate is required.
+    Mtls,
+    /// `permissive:`: TLS or plaintext, told apart by the first byte (migrations).
+    Permissive,
 }
 
 /// What the command line asked for.
@@ -1156,6 +1193,7 @@ struct FileTls {
     session_cache: Option<bool>,
     keyformat: Option<toml::Value>,
     kernel: Option<bool>,
+    handshake_timeout: Option<toml::Value>,
 }
 
 fn load_file(path: &Path) -> Result<Layer, ConfigError> {
@@ -1304,6 +1342,11 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
             ("ciphers", "ssl_ciphers", t.ciphers),
             ("wbuf_size", "ssl_wbuf_size", t.wbuf_size),
             ("keyformat", "ssl_keyformat", t.keyformat),
+            (
+                "handshake_timeout",
+                "ssl_handshake_timeout",
+                t.handshake_timeout,
+            ),
         ];
         for (key, opt, value) in values {
             let Some(value) = value else { continue };
@@ -1909,11 +1952,21 @@ mod tests {
             ["notls:127.0.0.1:5000", "mtls:[::1]", "permissive:localhost"]
         );
         let c = run(&[
+            "-Z",
             "-p",
             "7000",
             "-l",
             "notls:127.0.0.1:5000,[::1],mtls:127.0.0.2",
         ]);
+        assert_eq!(
+            c.listeners()
+                .map(|v| v.into_iter().map(|(m, _)| m).collect::<Vec<_>>()),
+            Ok(vec![
+                ListenMode::NoTls,
+                ListenMode::Default,
+                ListenMode::Mtls
+            ])
+        );
         assert_eq!(
             c.listen_addrs(),
             Ok(vec![
@@ -2156,7 +2209,7 @@ mod tests {
             assert!(has(top, key), "config/default.toml lacks `{key}`");
         }
         let tls_keys = field_names::<FileTls>();
-        assert_eq!(tls_keys.len(), 11);
+        assert_eq!(tls_keys.len(), 12);
         for key in tls_keys {
             assert!(has(tls, key), "config/default.toml lacks `[tls] {key}`");
         }

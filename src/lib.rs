@@ -25,6 +25,7 @@
 //! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
 //! - [`stats`]: per-shard counters and the `stats` reports.
 //! - [`server`]: state shared by all executors.
+//! - [`tls`]: rustls settings, reloadable certificates, the TLS connection, dev certificates.
 
 pub mod config;
 pub mod net;
@@ -34,3 +35,4 @@ pub mod server;
 pub mod shard;
 pub mod stats;
 pub mod store;
+pub mod tls;

@@ -7,6 +7,18 @@ use tessera::runtime::Server;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("certs") {
+        return match tessera::tls::certs::run(&args[1..]) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tessera: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match config::parse_args(&args) {
         Ok(Command::Run(c)) => *c,
         Ok(Command::Print(text)) => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
-use crate::config::Config;
+use crate::config::{Config, ListenMode};
 use crate::net::session::Ctx;
 use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
@@ -20,6 +20,8 @@ use crate::server::Shared;
 use crate::shard::Shard;
 use crate::shard::mesh::{self, Envelope, Mesh};
 use crate::store::{Store, StoreLimits};
+use crate::tls::conn::WbufPool;
+use crate::tls::{TlsContext, TlsSettings};
 
 /// Why the server could not start or stopped.
 #[derive(Debug)]
@@ -84,11 +86,6 @@ impl Server {
     /// Checks limits and binds every listener (one per executor per address).
     pub fn bind(config: Config) -> Result<Server, RunError> {
         // Refuse what this build cannot do rather than silently serve something else.
-        if config.tls_enabled {
-            return Err(RunError::Config(
-                "-Z/--enable-ssl: TLS is not available in this build yet".into(),
-            ));
-        }
         if let Some(p) = &config.unix_socket {
             return Err(RunError::Config(format!(
                 "-s {}: unix domain sockets are not available in this build yet",
@@ -96,24 +93,38 @@ impl Server {
             )));
         }
         check_memlock()?;
+        let tls = match TlsSettings::from_config(&config).map_err(RunError::Config)? {
+            Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Config)?),
+            None => None,
+        };
         let n = config.threads.max(1);
         let addrs = config
-            .listen_addrs()
+            .listeners()
             .map_err(|e| RunError::Config(e.to_string()))?;
+        if let Some(t) = &tls {
+            let needs_mtls = addrs.iter().any(|(m, _)| *m == ListenMode::Mtls);
+            if needs_mtls && t.settings.ca_cert.is_none() {
+                return Err(RunError::Config(
+                    "an mtls: listener needs -o ssl_ca_cert=FILE to verify client certificates"
+                        .into(),
+                ));
+            }
+        }
         let mut listeners: Vec<Vec<BoundListener>> = (0..n).map(|_| Vec::new()).collect();
         let mut bound = Vec::new();
-        for addr in addrs {
+        for (mode, addr) in addrs {
             // The first bind resolves port 0; the others join its SO_REUSEPORT group.
-            let first = net::bind(addr, config.backlog).map_err(|e| RunError::Bind(addr, e))?;
+            let first =
+                net::bind(addr, config.backlog, mode).map_err(|e| RunError::Bind(addr, e))?;
             let real = first.addr;
             listeners[0].push(first);
             for l in listeners.iter_mut().skip(1) {
-                l.push(net::bind(real, config.backlog).map_err(|e| RunError::Bind(real, e))?);
+                l.push(net::bind(real, config.backlog, mode).map_err(|e| RunError::Bind(real, e))?);
             }
             bound.push(real);
         }
         Ok(Server {
-            shared: Shared::new(config),
+            shared: Shared::with_tls(config, tls),
             listeners,
             addrs: bound,
         })
@@ -127,6 +138,9 @@ impl Server {
     /// Runs the executors until they stop.
     pub fn run(self) -> Result<(), RunError> {
         let shared = self.shared;
+        if let Some(tls) = shared.tls.clone() {
+            reload_on_sighup(tls, shared.clone())?;
+        }
         let n = shared.config.threads.max(1);
         let cpus = std::thread::available_parallelism()
             .map(|c| c.get())
@@ -168,6 +182,30 @@ impl Server {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
+fn reload_on_sighup(tls: Arc<crate::tls::TlsContext>, shared: Arc<Shared>) -> Result<(), RunError> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
+    std::thread::Builder::new()
+        .name("tessera-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match tls.reload() {
+                    Ok(()) => {
+                        if shared.verbose() > 0 {
+                            eprintln!("tessera: certificates reloaded (SIGHUP)");
+                        }
+                    }
+                    Err(e) => eprintln!(
+                        "tessera: SIGHUP certificate reload failed, keeping the old certificate: {e}"
+                    ),
+                }
+            }
+        })
+        .map_err(|e| RunError::Executor(format!("cannot start the SIGHUP thread: {e}")))?;
+    Ok(())
 }
 
 type ListenerSlots = Arc<std::sync::Mutex<Vec<Option<Vec<BoundListener>>>>>;
@@ -223,6 +261,18 @@ async fn executor_main(
             max_line: 2048,
             read_buf_max: shared.config.read_buf_max,
         },
+        wbufs: shared
+            .tls
+            .as_ref()
+            .map(|t| WbufPool::new(t.settings.wbuf_size)),
+        // Handshakes get a tenth of the executor when requests compete for it.
+        hs_queue: shared.tls.as_ref().map(|_| {
+            glommio::executor().create_task_queue(
+                glommio::Shares::Static(100),
+                glommio::Latency::NotImportant,
+                "tls-handshake",
+            )
+        }),
     });
     let mine = listeners
         .lock()

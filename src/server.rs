@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::config::Config;
 use crate::stats::StatsHub;
 use crate::store::Clock;
+use crate::tls::TlsContext;
 
 /// The version `version` and `stats` report: memcached's, so clients that gate features on
 /// it keep working. tessera's own is in `stats` as `tessera_version`.
@@ -31,11 +32,18 @@ pub struct Shared {
     pub verbosity: AtomicU32,
     /// Item memory limit per shard, in bytes (`cache_memlimit` may change it).
     pub shard_mem_limit: AtomicUsize,
+    /// TLS certificates and settings, when `-Z` is on.
+    pub tls: Option<Arc<TlsContext>>,
 }
 
 impl Shared {
-    /// Shared state for `config`.
+    /// Shared state for `config` (without TLS).
     pub fn new(config: Config) -> Arc<Self> {
+        Self::with_tls(config, None)
+    }
+
+    /// Shared state for `config` with its TLS context.
+    pub fn with_tls(config: Config, tls: Option<Arc<TlsContext>>) -> Arc<Self> {
         let n = config.threads.max(1);
         let per_shard = (config.memory_limit_bytes() / n as u64) as usize;
         Arc::new(Shared {
@@ -44,6 +52,7 @@ impl Shared {
             curr_conns: AtomicUsize::new(0),
             verbosity: AtomicU32::new(config.verbose as u32),
             shard_mem_limit: AtomicUsize::new(per_shard),
+            tls,
             config,
         })
     }

@@ -86,9 +86,11 @@ shard_stats! {
         touch_hits, touch_misses, store_too_large, store_no_memory, bytes_read, bytes_written,
         conn_yields, total_items, expired_unfetched, evicted_unfetched, evictions, reclaimed,
         outofmemory, forwarded_ops, forwarded_batches,
+        ssl_handshakes, ssl_handshake_errors, ssl_handshake_timeouts, ssl_proto_errors,
+        ssl_resumed_sessions, ssl_new_sessions, ssl_verify_failures, ssl_plaintext_connections,
     }
     gauges {
-        curr_connections, curr_items, bytes, limit_maxbytes,
+        curr_connections, curr_items, bytes, limit_maxbytes, ssl_connections,
     }
 }
 
@@ -221,6 +223,26 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "evicted_unfetched", s.evicted_unfetched);
     stat(out, "evictions", s.evictions);
     stat(out, "reclaimed", s.reclaimed);
+    if let Some(tls) = &shared.tls {
+        stat(out, "ssl_handshakes", s.ssl_handshakes);
+        stat(out, "ssl_handshake_errors", s.ssl_handshake_errors);
+        stat(out, "ssl_handshake_timeouts", s.ssl_handshake_timeouts);
+        stat(out, "ssl_proto_errors", s.ssl_proto_errors);
+        stat(out, "ssl_resumed_sessions", s.ssl_resumed_sessions);
+        stat(out, "ssl_new_sessions", s.ssl_new_sessions);
+        stat(out, "ssl_verify_failures", s.ssl_verify_failures);
+        stat(out, "ssl_connections", s.ssl_connections);
+        stat(
+            out,
+            "ssl_plaintext_connections",
+            s.ssl_plaintext_connections,
+        );
+        stat(
+            out,
+            "time_since_server_cert_refresh",
+            tls.secs_since_refresh(),
+        );
+    }
     out.extend_from_slice(b"END\r\n");
 }
 
@@ -261,7 +283,9 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "idle_timeout", c.idle_timeout_secs);
     stat(out, "read_buf_max", c.read_buf_max);
     stat(out, "shard_queue", c.shard_queue);
-    stat(out, "ssl_enabled", "no");
+    for (k, v) in crate::tls::settings_stats(shared.tls.as_ref().map(|t| &t.settings)) {
+        stat(out, k, v);
+    }
     out.extend_from_slice(b"END\r\n");
 }
 

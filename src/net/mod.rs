@@ -3,6 +3,11 @@
 //! Every executor has its own listening socket on each address (SO_REUSEPORT: the kernel
 //! spreads new connections over the executors) and serves the connections it accepts from
 //! start to end; only keys cross executors, never connections.
+//!
+//! TLS handshakes run in a task queue of their own with a small share of the executor and a
+//! deadline, so a burst of handshakes (or clients that never finish one) cannot starve the
+//! requests of established connections. A connection that completes its handshake continues
+//! in the default queue.
 
 pub mod session;
 
@@ -13,6 +18,8 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::config::ListenMode;
+use crate::tls::conn::{HandshakeError, TlsStream};
 use session::{Ctx, Next, Output, Session};
 
 /// A listening socket made on the main thread (so bind errors surface before executors start)
@@ -23,10 +30,12 @@ pub struct BoundListener {
     pub socket: socket2::Socket,
     /// Its address.
     pub addr: SocketAddr,
+    /// What its connections speak.
+    pub mode: ListenMode,
 }
 
 /// Binds `addr` with SO_REUSEPORT and the given backlog.
-pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<BoundListener> {
+pub fn bind(addr: SocketAddr, backlog: i32, mode: ListenMode) -> std::io::Result<BoundListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -45,13 +54,13 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<BoundListener> {
         .local_addr()?
         .as_socket()
         .ok_or_else(|| std::io::Error::other("listener has no inet address"))?;
-    Ok(BoundListener { socket, addr })
+    Ok(BoundListener { socket, addr, mode })
 }
 
 /// Turns a bound socket into this executor's glommio listener.
-fn into_glommio(l: BoundListener) -> TcpListener {
+fn into_glommio(socket: socket2::Socket) -> TcpListener {
     use std::os::fd::{FromRawFd, IntoRawFd};
-    let fd = l.socket.into_raw_fd();
+    let fd = socket.into_raw_fd();
     // Safety: `fd` was just released by `into_raw_fd`, so this listener becomes its only
     // owner; it is a bound, listening TCP socket, which is what glommio expects.
     #[allow(unsafe_code)]
@@ -60,86 +69,284 @@ fn into_glommio(l: BoundListener) -> TcpListener {
     }
 }
 
-/// Accepts connections forever on one listener, each served by its own task.
-pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
-    let addr = listener.addr;
-    let listener = into_glommio(listener);
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                let ctx = ctx.clone();
-                glommio::spawn_local(async move { serve(stream, ctx).await }).detach();
-            }
-            Err(e) => {
-                // EMFILE and friends: say so, back off briefly rather than spin.
-                eprintln!("tessera: accept on {addr} failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
+/// How an accepted connection is to be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Plain,
+    Tls {
+        mtls: bool,
+    },
+    /// TLS if the first byte is a TLS handshake record, else plaintext.
+    Either,
+}
+
+fn wire_for(mode: ListenMode, tls_on: bool) -> Wire {
+    match (mode, tls_on) {
+        (ListenMode::NoTls, _) | (ListenMode::Default, false) => Wire::Plain,
+        (ListenMode::Default, true) => Wire::Tls { mtls: false },
+        (ListenMode::Mtls, _) => Wire::Tls { mtls: true },
+        (ListenMode::Permissive, _) => Wire::Either,
+    }
+}
+
+/// A taken `-c` slot, returned (and counted) when dropped, whatever path the connection took.
+struct ConnSlot {
+    ctx: Rc<Ctx>,
+}
+
+impl ConnSlot {
+    fn take(ctx: &Rc<Ctx>) -> Option<ConnSlot> {
+        if !ctx.shared.try_add_conn() {
+            return None;
         }
+        let st = &ctx.shard.stats;
+        st.total_connections.incr();
+        st.curr_connections.add(1);
+        Some(ConnSlot { ctx: ctx.clone() })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.ctx.shard.stats.curr_connections.sub(1);
+        self.ctx.shared.remove_conn();
     }
 }
 
 /// memcached's reply when `-c` is reached.
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
-/// Serves one connection until it closes.
-async fn serve(mut stream: TcpStream, ctx: Rc<Ctx>) {
-    let st = ctx.shard.stats.clone();
-    if !ctx.shared.try_add_conn() {
-        st.rejected_connections.incr();
-        let _ = stream.write_all(TOO_MANY).await;
-        let _ = stream.close().await;
-        return;
+/// Accepts connections forever on one listener, each served by its own task.
+pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
+    let addr = listener.addr;
+    let wire = wire_for(listener.mode, ctx.shared.tls.is_some());
+    let listener = into_glommio(listener.socket);
+    loop {
+        let mut stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: say so, back off briefly rather than spin.
+                eprintln!("tessera: accept on {addr} failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = ConnSlot::take(&ctx) else {
+            ctx.shard.stats.rejected_connections.incr();
+            let plain = wire == Wire::Plain;
+            glommio::spawn_local(async move {
+                // A TLS client could not read a plaintext line: just close it.
+                if plain {
+                    let _ = stream.write_all(TOO_MANY).await;
+                }
+                let _ = stream.close().await;
+            })
+            .detach();
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        match wire {
+            Wire::Plain => {
+                glommio::spawn_local(serve(Transport::Plain(stream), Vec::new(), slot)).detach();
+            }
+            _ => {
+                let fut = handshake(stream, wire, slot);
+                match ctx.hs_queue {
+                    Some(q) => {
+                        if let Ok(t) = glommio::spawn_local_into(fut, q) {
+                            t.detach();
+                        }
+                    }
+                    None => {
+                        glommio::spawn_local(fut).detach();
+                    }
+                }
+            }
+        }
     }
-    st.total_connections.incr();
-    st.curr_connections.add(1);
-    let _ = stream.set_nodelay(true);
-    // A number for log lines, unique across executors.
-    let id = st.total_connections.get() * ctx.shard.n as u64 + ctx.shard.id as u64;
+}
+
+/// What a connection speaks once set up.
+enum Transport {
+    Plain(TcpStream),
+    Tls(TcpStream, Box<TlsStream>),
+}
+
+/// Runs the TLS handshake (in the handshake queue, within the deadline), then hands the
+/// connection to the default queue. A permissive listener first looks at one byte: 0x16
+/// starts a TLS handshake record, anything else is a plaintext client.
+async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
+    let ctx = slot.ctx.clone();
+    let st = ctx.shard.stats.clone();
+    let Some(tls) = ctx.shared.tls.clone() else {
+        return;
+    };
+    let deadline = tls.settings.handshake_timeout;
+    let attempt = async {
+        let mut first = Vec::new();
+        let mtls = match wire {
+            Wire::Tls { mtls } => mtls,
+            _ => {
+                let mut b = [0u8; 1];
+                let n = stream.read(&mut b).await.map_err(HandshakeError::Io)?;
+                if n == 0 {
+                    return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+                first.push(b[0]);
+                if b[0] != 0x16 {
+                    return Ok(Err(first));
+                }
+                false
+            }
+        };
+        let configs = tls.current();
+        let config = if mtls {
+            match &configs.mtls {
+                Some(c) => c.clone(),
+                None => return Err(HandshakeError::Io(std::io::Error::other("mtls: no CA"))),
+            }
+        } else {
+            configs.tls.clone()
+        };
+        let mut early = Vec::new();
+        let t = TlsStream::accept(&mut stream, config, &first, &mut early).await?;
+        Ok(Ok((t, early)))
+    };
+    let outcome = glommio::timer::timeout(deadline, async { Ok(attempt.await) }).await;
+    let id = conn_id(&ctx);
+    match outcome {
+        Ok(Ok(Ok((t, early)))) => {
+            st.ssl_handshakes.incr();
+            if t.resumed() {
+                st.ssl_resumed_sessions.incr();
+            } else {
+                st.ssl_new_sessions.incr();
+            }
+            if ctx.shared.verbose() > 1 {
+                eprintln!("<{id} TLS handshake done: {}", t.describe());
+            }
+            glommio::spawn_local(serve(Transport::Tls(stream, Box::new(t)), early, slot)).detach();
+        }
+        Ok(Ok(Err(first))) => {
+            st.ssl_plaintext_connections.incr();
+            glommio::spawn_local(serve(Transport::Plain(stream), first, slot)).detach();
+        }
+        Ok(Err(e)) => {
+            st.ssl_handshake_errors.incr();
+            if e.is_verify_failure() {
+                st.ssl_verify_failures.incr();
+            }
+            if ctx.shared.verbose() > 0 {
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                eprintln!("tessera: TLS handshake with {peer} failed: {e}");
+            }
+            let _ = stream.close().await;
+        }
+        Err(_) => {
+            st.ssl_handshake_errors.incr();
+            st.ssl_handshake_timeouts.incr();
+            if ctx.shared.verbose() > 0 {
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                eprintln!(
+                    "tessera: TLS handshake with {peer} did not finish within {}s; dropped",
+                    deadline.as_secs()
+                );
+            }
+            let _ = stream.close().await;
+        }
+    }
+}
+
+/// A number for log lines, unique across executors.
+fn conn_id(ctx: &Ctx) -> u64 {
+    ctx.shard.stats.total_connections.get() * ctx.shard.n as u64 + ctx.shard.id as u64
+}
+
+/// Serves one connection until it closes. `initial` is plaintext already read.
+async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
+    let ctx = slot.ctx.clone();
+    let id = conn_id(&ctx);
+    let is_tls = matches!(transport, Transport::Tls(..));
+    if is_tls {
+        ctx.shard.stats.ssl_connections.add(1);
+    }
     if ctx.shared.verbose() > 1 {
+        let stream = match &transport {
+            Transport::Plain(s) | Transport::Tls(s, _) => s,
+        };
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        eprintln!("<{id} new client connection from {peer}");
+        let kind = if is_tls { "TLS" } else { "plaintext" };
+        eprintln!("<{id} new {kind} client connection from {peer}");
     }
-    let result = conn_loop(&mut stream, &ctx, id).await;
-    match result {
+    let result = conn_loop(&mut transport, &ctx, id, &initial).await;
+    match &result {
         Err(e) if ctx.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
         _ if ctx.shared.verbose() > 1 => eprintln!("<{id} connection closed"),
         _ => {}
     }
-    let _ = stream.close().await;
-    st.curr_connections.sub(1);
-    ctx.shared.remove_conn();
+    match &mut transport {
+        Transport::Plain(s) => {
+            let _ = s.close().await;
+        }
+        Transport::Tls(s, t) => {
+            if result.is_err() {
+                ctx.shard.stats.ssl_proto_errors.incr();
+                t.send_alerts(s).await;
+            } else {
+                t.close(s).await;
+            }
+            let _ = s.close().await;
+        }
+    }
+    if is_tls {
+        ctx.shard.stats.ssl_connections.sub(1);
+    }
+    drop(slot);
 }
 
-async fn conn_loop(stream: &mut TcpStream, ctx: &Ctx, id: u64) -> std::io::Result<()> {
+async fn conn_loop(
+    transport: &mut Transport,
+    ctx: &Ctx,
+    id: u64,
+    initial: &[u8],
+) -> std::io::Result<()> {
     let st = &ctx.shard.stats;
     let mut session = Session::new();
     session.id = id;
     let mut output = Output::new(ctx.shard.n);
     let idle = ctx.shared.config.idle_timeout_secs;
+    session.feed(initial);
+    let mut pending_input = !initial.is_empty();
     loop {
-        let space = session.read_space();
-        let n = if idle > 0 {
-            match glommio::timer::timeout(Duration::from_secs(idle as u64), async {
-                Ok(stream.read(space).await?)
-            })
-            .await
-            {
-                Ok(n) => n,
-                Err(glommio::GlommioError::TimedOut(_)) => return Ok(()),
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
+        if !pending_input {
+            let read = read_some(transport, &mut session, ctx);
+            let n = if idle > 0 {
+                match glommio::timer::timeout(Duration::from_secs(idle as u64), async {
+                    Ok(read.await?)
+                })
+                .await
+                {
+                    Ok(n) => n,
+                    Err(glommio::GlommioError::TimedOut(_)) => return Ok(()),
+                    Err(e) => return Err(std::io::Error::other(e.to_string())),
+                }
+            } else {
+                read.await?
+            };
+            if n == 0 {
+                return Ok(());
             }
-        } else {
-            stream.read(space).await?
-        };
-        if n == 0 {
-            return Ok(());
         }
-        session.end += n;
-        st.bytes_read.add(n as u64);
+        pending_input = false;
         loop {
             let next = session.process(ctx, &mut output).await;
             let next = match output.resolve(ctx.mesh.as_deref()).await {
@@ -147,8 +354,19 @@ async fn conn_loop(stream: &mut TcpStream, ctx: &Ctx, id: u64) -> std::io::Resul
                 Err(_) => Next::Close,
             };
             if !output.out.is_empty() {
-                stream.write_all(&output.out).await?;
-                st.bytes_written.add(output.out.len() as u64);
+                let wrote = match transport {
+                    Transport::Plain(s) => {
+                        s.write_all(&output.out).await?;
+                        output.out.len()
+                    }
+                    Transport::Tls(s, t) => {
+                        let pool = ctx.wbufs.as_ref().ok_or_else(|| {
+                            std::io::Error::other("TLS connection without a write buffer pool")
+                        })?;
+                        t.write_plain(s, &output.out, pool).await?
+                    }
+                };
+                st.bytes_written.add(wrote as u64);
                 output.clear();
             }
             match next {
@@ -159,6 +377,30 @@ async fn conn_loop(stream: &mut TcpStream, ctx: &Ctx, id: u64) -> std::io::Resul
                 }
                 Next::Close => return Ok(()),
             }
+        }
+    }
+}
+
+/// Reads input into the session: returns the plaintext bytes added (0 at EOF).
+async fn read_some(
+    transport: &mut Transport,
+    session: &mut Session,
+    ctx: &Ctx,
+) -> std::io::Result<usize> {
+    let st = &ctx.shard.stats;
+    match transport {
+        Transport::Plain(s) => {
+            let space = session.read_space();
+            let n = s.read(space).await?;
+            session.end += n;
+            st.bytes_read.add(n as u64);
+            Ok(n)
+        }
+        Transport::Tls(s, t) => {
+            let mut raw = 0u64;
+            let n = t.read_plain(s, &mut |p| session.feed(p), &mut raw).await?;
+            st.bytes_read.add(raw);
+            Ok(n)
         }
     }
 }

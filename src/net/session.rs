@@ -27,6 +27,10 @@ pub struct Ctx {
     pub shared: std::sync::Arc<Shared>,
     /// Parser limits.
     pub limits: protocol::Limits,
+    /// TLS write buffers of this executor (when TLS is on).
+    pub wbufs: Option<crate::tls::conn::WbufPool>,
+    /// The task queue TLS handshakes run in.
+    pub hs_queue: Option<glommio::TaskQueueHandle>,
 }
 
 impl Ctx {
@@ -65,6 +69,8 @@ impl Ctx {
                 max_line: 2048,
                 read_buf_max: shared.config.read_buf_max,
             },
+            wbufs: None,
+            hs_queue: None,
             shared,
         }
     }
@@ -453,6 +459,23 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
             }
         }
         Request::MetaNoop => output.out.extend_from_slice(b"MN\r\n"),
+        Request::RefreshCerts { noreply } => match &ctx.shared.tls {
+            None => out_reply(output, b"SERVER_ERROR TLS is not enabled (-Z)\r\n", noreply),
+            Some(tls) => match tls.reload() {
+                Ok(()) => {
+                    if ctx.shared.verbose() > 0 {
+                        eprintln!("tessera: certificates reloaded (refresh_certs)");
+                    }
+                    out_reply(output, b"OK\r\n", noreply)
+                }
+                Err(e) => {
+                    eprintln!("tessera: refresh_certs failed, keeping the old certificate: {e}");
+                    // One line: no CR/LF from the message can break the reply framing.
+                    let line = format!("SERVER_ERROR {}\r\n", e.replace(['\r', '\n'], " "));
+                    out_reply(output, line.as_bytes(), noreply)
+                }
+            },
+        },
     }
     Ok(())
 }

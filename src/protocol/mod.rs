@@ -152,6 +152,11 @@ pub enum Request<'a> {
     Stats(StatsKind),
     /// mn (meta no-op).
     MetaNoop,
+    /// refresh_certs: reload the TLS certificates.
+    RefreshCerts {
+        /// Suppress the reply.
+        noreply: bool,
+    },
 }
 
 /// Fixed reply lines.

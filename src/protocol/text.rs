@@ -293,6 +293,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             done(Request::Stats(kind))
         }
         b"mn" => done(Request::MetaNoop),
+        b"refresh_certs" => done(Request::RefreshCerts {
+            noreply: t.noreply(),
+        }),
         _ => {
             // memcached hangs up on HTTP requests sent to its port.
             if nt >= 2 && t.get(nt - 2).starts_with(b"HTTP/") {

@@ -1,0 +1,428 @@
+//! One TLS connection over rustls's unbuffered API.
+//!
+//! Ciphertext is read into the connection's `incoming` buffer and decrypted in place;
+//! plaintext goes straight into the protocol session. Replies are encrypted through a
+//! write buffer borrowed from the executor's pool for the length of one write, so an idle
+//! connection holds no write buffer, and a batch of replies leaves as few records as fit in
+//! `ssl_wbuf_size`, in one write per buffer. The same state machine is what kTLS takes over
+//! after the handshake (rustls's kernel-connection API needs the unbuffered connection).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::{HandshakeKind, ServerConfig};
+
+/// Largest TLS record on the wire (TLS 1.2 allows 2048 bytes of expansion).
+const MAX_RECORD: usize = 5 + 16384 + 2048;
+/// First size of a connection's ciphertext buffer.
+const INCOMING_INITIAL: usize = 4096;
+/// Bytes per record added by encryption (header, explicit nonce, tag, content type), rounded up.
+const RECORD_OVERHEAD: usize = 64;
+/// Largest plaintext per record.
+const MAX_FRAGMENT: usize = 16384;
+
+/// Free write buffers of one executor (`ssl_wbuf_size` each).
+#[derive(Debug, Clone)]
+pub struct WbufPool {
+    size: usize,
+    free: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+/// Buffers kept for reuse per executor; beyond that, returned buffers are freed.
+const POOL_KEEP: usize = 64;
+
+impl WbufPool {
+    /// A pool of `size`-byte buffers.
+    pub fn new(size: usize) -> Self {
+        WbufPool {
+            size: size.max(1024),
+            free: Rc::new(RefCell::new(Vec::new())),
+        }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0; self.size])
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < POOL_KEEP {
+            free.push(buf);
+        }
+    }
+
+    /// Plaintext bytes that fit one buffer once encrypted.
+    fn plain_per_buffer(&self) -> usize {
+        let records = self.size.div_ceil(MAX_FRAGMENT);
+        self.size.saturating_sub(records * RECORD_OVERHEAD).max(1)
+    }
+}
+
+/// Why a handshake failed.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer spoke TLS wrongly, or the certificate was refused.
+    Tls(rustls::Error),
+    /// The socket failed or the peer left.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Tls(e) => write!(f, "TLS: {e}"),
+            HandshakeError::Io(e) => write!(f, "I/O: {e}"),
+        }
+    }
+}
+
+impl HandshakeError {
+    /// Whether the client's certificate was missing or did not verify.
+    pub fn is_verify_failure(&self) -> bool {
+        matches!(
+            self,
+            HandshakeError::Tls(
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        )
+    }
+}
+
+/// What processing the buffered ciphertext led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// The handshake needs more bytes from the peer.
+    NeedMore,
+    /// Application data may flow; all complete records were consumed.
+    Ready,
+    /// Both sides have closed.
+    Closed,
+}
+
+/// A TLS connection's state.
+pub struct TlsStream {
+    conn: UnbufferedServerConnection,
+    incoming: Vec<u8>,
+    used: usize,
+    /// Handshake records and alerts waiting to be sent, in order.
+    pending: Vec<u8>,
+    peer_closed: bool,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("used", &self.used)
+            .field("pending", &self.pending.len())
+            .field("peer_closed", &self.peer_closed)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl TlsStream {
+    /// Runs the server side of a handshake. `initial` holds bytes already read from the
+    /// socket (permissive listeners peek at the first byte). Application data that arrived
+    /// along with the client's last handshake message is appended to `early_plain`.
+    pub async fn accept(
+        stream: &mut TcpStream,
+        config: Arc<ServerConfig>,
+        initial: &[u8],
+        early_plain: &mut Vec<u8>,
+    ) -> Result<TlsStream, HandshakeError> {
+        let conn = UnbufferedServerConnection::new(config).map_err(HandshakeError::Tls)?;
+        let mut t = TlsStream {
+            conn,
+            incoming: vec![0; INCOMING_INITIAL.max(initial.len())],
+            used: 0,
+            pending: Vec::new(),
+            peer_closed: false,
+        };
+        t.incoming[..initial.len()].copy_from_slice(initial);
+        t.used = initial.len();
+        loop {
+            let flow = t.process(&mut |p| early_plain.extend_from_slice(p));
+            t.flush_pending(stream).await.map_err(HandshakeError::Io)?;
+            match flow {
+                Ok(Flow::Ready) => {
+                    t.shrink_idle();
+                    return Ok(t);
+                }
+                Ok(Flow::NeedMore) => {}
+                Ok(Flow::Closed) => {
+                    return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+                Err(e) => return Err(HandshakeError::Tls(e)),
+            }
+            if t.fill(stream).await.map_err(HandshakeError::Io)? == 0 {
+                return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    /// Whether this handshake resumed an earlier session.
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
+    }
+
+    /// "TLSv1.3 TLS13_AES_128_GCM_SHA256" and the like, for logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?} {:?}",
+            self.conn.protocol_version(),
+            self.conn.negotiated_cipher_suite().map(|s| s.suite())
+        )
+    }
+
+    /// Processes every complete record in `incoming`: application data to `sink`,
+    /// handshake output and alerts to `pending`.
+    fn process(&mut self, sink: &mut dyn FnMut(&[u8])) -> Result<Flow, rustls::Error> {
+        loop {
+            let UnbufferedStatus { mut discard, state } = self
+                .conn
+                .process_tls_records(&mut self.incoming[..self.used]);
+            let flow = match state {
+                Err(e) => {
+                    // An alert may be queued: the next calls hand it out before the error.
+                    let _ = discard;
+                    self.used = 0;
+                    self.drain_alerts();
+                    return Err(e);
+                }
+                Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    while let Some(rec) = r.next_record() {
+                        let rec = rec?;
+                        discard += rec.discard;
+                        sink(rec.payload);
+                    }
+                    None
+                }
+                Ok(ConnectionState::EncodeTlsData(mut e)) => {
+                    encode_into(&mut self.pending, |buf| e.encode(buf))?;
+                    None
+                }
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    // `pending` goes out before anything written after this point.
+                    t.done();
+                    None
+                }
+                Ok(ConnectionState::BlockedHandshake) => Some(Flow::NeedMore),
+                Ok(ConnectionState::WriteTraffic(_)) => Some(Flow::Ready),
+                Ok(ConnectionState::PeerClosed) => {
+                    self.peer_closed = true;
+                    None
+                }
+                Ok(ConnectionState::Closed) => Some(Flow::Closed),
+                // Early data is off (max_early_data_size = 0); anything new is unexpected.
+                Ok(_) => return Err(rustls::Error::General("unexpected TLS state".into())),
+            };
+            if discard > 0 {
+                self.incoming.copy_within(discard..self.used, 0);
+                self.used -= discard;
+            }
+            if let Some(f) = flow {
+                return Ok(f);
+            }
+        }
+    }
+
+    /// After an error: collect the alert rustls queued, if any.
+    fn drain_alerts(&mut self) {
+        for _ in 0..4 {
+            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
+            match state {
+                Ok(ConnectionState::EncodeTlsData(mut e)) => {
+                    if encode_into(&mut self.pending, |buf| e.encode(buf)).is_err() {
+                        return;
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
+                _ => return,
+            }
+        }
+    }
+
+    /// Reads more ciphertext; returns 0 at EOF.
+    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+        if self.used == self.incoming.len() {
+            if self.incoming.len() >= MAX_RECORD + 5 {
+                return Err(io_err("TLS record larger than the protocol allows"));
+            }
+            let grown = (self.incoming.len() * 2).min(MAX_RECORD + 5);
+            self.incoming.resize(grown, 0);
+        }
+        let n = stream.read(&mut self.incoming[self.used..]).await?;
+        self.used += n;
+        Ok(n)
+    }
+
+    /// Gives back a grown buffer once it is empty.
+    fn shrink_idle(&mut self) {
+        if self.used == 0 && self.incoming.len() > INCOMING_INITIAL {
+            self.incoming.truncate(INCOMING_INITIAL);
+            self.incoming.shrink_to_fit();
+        }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = Vec::new();
+        }
+    }
+
+    async fn flush_pending(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            stream.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Reads until some plaintext arrives (appended through `sink`); returns its length,
+    /// 0 when the peer closed (close_notify or EOF). Ciphertext bytes read are added to
+    /// `raw_read`.
+    pub async fn read_plain(
+        &mut self,
+        stream: &mut TcpStream,
+        sink: &mut dyn FnMut(&[u8]),
+        raw_read: &mut u64,
+    ) -> std::io::Result<usize> {
+        loop {
+            let mut got = 0usize;
+            let flow = self.process(&mut |p| {
+                got += p.len();
+                sink(p);
+            });
+            self.flush_pending(stream).await?;
+            let flow = flow.map_err(io_err)?;
+            if got > 0 {
+                self.shrink_idle();
+                return Ok(got);
+            }
+            if self.peer_closed || flow == Flow::Closed {
+                return Ok(0);
+            }
+            let n = self.fill(stream).await?;
+            if n == 0 {
+                return Ok(0);
+            }
+            *raw_read += n as u64;
+        }
+    }
+
+    /// Encrypts `data` and writes it, through buffers from `pool`. Returns the ciphertext
+    /// bytes written.
+    pub async fn write_plain(
+        &mut self,
+        stream: &mut TcpStream,
+        data: &[u8],
+        pool: &WbufPool,
+    ) -> std::io::Result<usize> {
+        self.flush_pending(stream).await?;
+        let mut buf = pool.take();
+        let result = self.write_chunks(stream, data, &mut buf, pool).await;
+        pool.give(buf);
+        result
+    }
+
+    async fn write_chunks(
+        &mut self,
+        stream: &mut TcpStream,
+        data: &[u8],
+        buf: &mut [u8],
+        pool: &WbufPool,
+    ) -> std::io::Result<usize> {
+        let per = pool.plain_per_buffer();
+        let mut written = 0;
+        for chunk in data.chunks(per) {
+            let n = self.encrypt(chunk, buf)?;
+            // Handshake-time messages rustls queued while encrypting (e.g. a key update)
+            // go out first.
+            self.flush_pending(stream).await?;
+            stream.write_all(&buf[..n]).await?;
+            written += n;
+        }
+        Ok(written)
+    }
+
+    fn encrypt(&mut self, plain: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let UnbufferedStatus { state, .. } =
+                self.conn.process_tls_records(&mut self.incoming[..0]);
+            match state.map_err(io_err)? {
+                ConnectionState::WriteTraffic(mut w) => {
+                    return w.encrypt(plain, out).map_err(|e| match e {
+                        EncryptError::InsufficientSize(s) => {
+                            io_err(format!("write buffer too small for a record: {s:?}"))
+                        }
+                        e => io_err(e),
+                    });
+                }
+                ConnectionState::EncodeTlsData(mut e) => {
+                    encode_into(&mut self.pending, |b| e.encode(b)).map_err(io_err)?;
+                }
+                ConnectionState::TransmitTlsData(t) => t.done(),
+                other => return Err(io_err(format!("cannot send in TLS state {other:?}"))),
+            }
+        }
+    }
+
+    /// Sends close_notify (best effort).
+    pub async fn close(&mut self, stream: &mut TcpStream) {
+        let mut buf = [0u8; 64];
+        let n = {
+            let UnbufferedStatus { state, .. } =
+                self.conn.process_tls_records(&mut self.incoming[..0]);
+            match state {
+                Ok(ConnectionState::WriteTraffic(mut w)) => {
+                    w.queue_close_notify(&mut buf).unwrap_or(0)
+                }
+                _ => 0,
+            }
+        };
+        let _ = self.flush_pending(stream).await;
+        if n > 0 {
+            let _ = stream.write_all(&buf[..n]).await;
+        }
+    }
+
+    /// Sends whatever alert an error left queued (best effort).
+    pub async fn send_alerts(&mut self, stream: &mut TcpStream) {
+        let _ = self.flush_pending(stream).await;
+    }
+}
+
+/// Encodes a handshake record into `pending`, growing it as rustls asks.
+fn encode_into(
+    pending: &mut Vec<u8>,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+) -> Result<(), rustls::Error> {
+    let start = pending.len();
+    let mut want = 4096;
+    loop {
+        pending.resize(start + want, 0);
+        match encode(&mut pending[start..]) {
+            Ok(n) => {
+                pending.truncate(start + n);
+                return Ok(());
+            }
+            Err(EncodeError::InsufficientSize(s)) => {
+                want = s.required_size;
+            }
+            Err(e) => {
+                pending.truncate(start);
+                return Err(rustls::Error::General(format!(
+                    "encoding a TLS record: {e}"
+                )));
+            }
+        }
+    }
+}
