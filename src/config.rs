@@ -2300,4 +2300,35 @@ mod tests {
         };
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn example_tls_configs_parse() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let tls = run(&["--config", &format!("{root}/config/tls.toml")]);
+        assert!(tls.tls_enabled);
+        assert_eq!(
+            tls.listeners()
+                .expect("listeners")
+                .into_iter()
+                .map(|(m, a)| (m, a.port()))
+                .collect::<Vec<_>>(),
+            vec![(ListenMode::Default, 11211), (ListenMode::NoTls, 11212)]
+        );
+        let get = |c: &Config, k: &str| {
+            c.tls_opts
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(&tls, "ssl_chain_cert").as_deref(), Some("certs/server.pem"));
+        assert_eq!(get(&tls, "ssl_session_cache").as_deref(), Some("true"));
+        assert_eq!(get(&tls, "ssl_handshake_timeout").as_deref(), Some("10"));
+        let mtls = run(&["--config", &format!("{root}/config/mtls.toml")]);
+        assert_eq!(
+            mtls.listeners().expect("listeners")[0].0,
+            ListenMode::Mtls
+        );
+        assert_eq!(get(&mtls, "ssl_ca_cert").as_deref(), Some("certs/ca.pem"));
+        assert_eq!(get(&mtls, "ssl_verify_mode").as_deref(), Some("2"));
+    }
 }
