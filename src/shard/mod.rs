@@ -314,6 +314,8 @@ impl Shard {
                 ArithResult::OutOfMemory => {
                     out.extend_from_slice(b"SERVER_ERROR out of memory\r\n")
                 }
+                // Only meta arithmetic compares a cas.
+                ArithResult::Exists => out.extend_from_slice(b"EXISTS\r\n"),
             },
             KeyOp::Touch { key, exptime } => {
                 st.cmd_touch.incr();

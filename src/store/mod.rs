@@ -64,6 +64,31 @@ pub enum StoreMode {
     Cas,
 }
 
+/// Everything a storage command can ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreArgs<'a> {
+    /// Which command.
+    pub mode: StoreMode,
+    /// The key.
+    pub key: &'a [u8],
+    /// Its [`crate::shard::hash_key`].
+    pub hash: u64,
+    /// Client flags.
+    pub flags: u32,
+    /// Expiry (rel time, 0 = never).
+    pub exptime: RelTime,
+    /// The data.
+    pub value: &'a [u8],
+    /// Store only if the item's cas unique is this (cas; meta `C`, also on append/prepend).
+    pub compare_cas: Option<u64>,
+    /// Give the stored item this cas unique (meta `E`).
+    pub new_cas: Option<u64>,
+    /// Meta `I`: with `compare_cas` lower than the item's, store anyway but mark it stale.
+    pub invalidate: bool,
+    /// The key is binary (meta `b`).
+    pub key_binary: bool,
+}
+
 /// Outcome of a storage command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreResult {
@@ -92,6 +117,8 @@ pub enum ArithResult {
     NonNumeric,
     /// The grown value could not be stored.
     OutOfMemory,
+    /// The cas unique did not match (meta `C`).
+    Exists,
 }
 
 /// What a lookup found.
@@ -120,11 +147,50 @@ pub struct ItemView<'a> {
     pub cas: u64,
     /// Rel time it expires at, 0 = never.
     pub exptime: RelTime,
+    /// Rel time of the last access.
+    pub atime: RelTime,
+    /// Read since it was stored.
+    pub fetched: bool,
+    /// Marked stale (meta invalidation).
+    pub stale: bool,
+    /// A recache win was handed out.
+    pub token_sent: bool,
+    /// The key is binary (stored through a base64 meta key).
+    pub key_binary: bool,
+    /// Bytes it counts against the memory limit.
+    pub total: usize,
+}
+
+/// Per-item marks of the meta protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Stale (X).
+    Stale,
+    /// Recache win handed out (Z for others).
+    TokenSent,
+    /// Binary key.
+    KeyBinary,
+}
+
+impl Mark {
+    fn bit(self) -> u8 {
+        match self {
+            Mark::Stale => STALE,
+            Mark::TokenSent => TOKEN_SENT,
+            Mark::KeyBinary => KEY_BINARY,
+        }
+    }
 }
 
 const LIVE: u8 = 1;
 const IN_MAIN: u8 = 2;
 const FETCHED: u8 = 4;
+/// Marked stale by `md <key> I` (meta protocol): served with X until replaced.
+const STALE: u8 = 8;
+/// A recache "win" (W) was handed out for this item (meta protocol): others see Z.
+const TOKEN_SENT: u8 = 16;
+/// The key was stored base64-decoded (meta `b` flag): echo it base64-encoded.
+const KEY_BINARY: u8 = 32;
 const MAX_FREQ: u8 = 3;
 
 #[derive(Debug)]
@@ -137,6 +203,8 @@ struct Slot {
     exptime: RelTime,
     /// When it was stored (flush_all with a delay invalidates items stored before its time).
     time: RelTime,
+    /// When it was last read or written (meta `l` flag, `me`).
+    atime: RelTime,
     klen: u8,
     freq: u8,
     state: u8,
@@ -331,6 +399,44 @@ impl Store {
         s.state |= FETCHED;
     }
 
+    /// [`Store::touch_read`] that also records the access time.
+    pub fn touch_read_at(&mut self, idx: u32, now: RelTime) {
+        self.touch_read(idx);
+        self.slots[idx as usize].atime = now;
+    }
+
+    /// Sets or clears a meta mark.
+    pub fn set_mark(&mut self, idx: u32, mark: Mark, on: bool) {
+        let s = &mut self.slots[idx as usize];
+        if on {
+            s.state |= mark.bit();
+        } else {
+            s.state &= !mark.bit();
+        }
+    }
+
+    /// Gives the item a new cas unique (or `explicit`, the meta `E` flag) and returns it.
+    pub fn bump_cas(&mut self, idx: u32, explicit: Option<u64>) -> u64 {
+        let cas = explicit.unwrap_or_else(|| self.next_cas());
+        self.slots[idx as usize].cas = cas;
+        cas
+    }
+
+    /// Replaces an item's value with an empty one, keeping its key, flags and expiry.
+    pub fn clear_value(&mut self, idx: u32) {
+        let s = &mut self.slots[idx as usize];
+        let old = s.total();
+        let klen = s.klen as usize;
+        s.data = s.data[..klen].to_vec().into_boxed_slice();
+        let new = s.total();
+        let in_main = s.state & IN_MAIN != 0;
+        self.used = self.used - old + new;
+        if !in_main {
+            self.small_bytes = self.small_bytes - old + new;
+        }
+        self.stats.bytes.set(self.used as u64);
+    }
+
     /// A view of the item in slot `idx` (from [`Lookup::Hit`]).
     pub fn item(&self, idx: u32) -> ItemView<'_> {
         let s = &self.slots[idx as usize];
@@ -340,6 +446,12 @@ impl Store {
             flags: s.flags,
             cas: s.cas,
             exptime: s.exptime,
+            atime: s.atime,
+            fetched: s.state & FETCHED != 0,
+            stale: s.state & STALE != 0,
+            token_sent: s.state & TOKEN_SENT != 0,
+            key_binary: s.state & KEY_BINARY != 0,
+            total: s.total(),
         }
     }
 
@@ -372,7 +484,29 @@ impl Store {
         cas_in: u64,
         now: RelTime,
     ) -> StoreResult {
-        debug_assert!(key.len() <= 250, "keys are validated by the parser");
+        self.store_with(
+            &StoreArgs {
+                mode,
+                key,
+                hash,
+                flags,
+                exptime,
+                value,
+                compare_cas: (mode == StoreMode::Cas).then_some(cas_in),
+                new_cas: None,
+                invalidate: false,
+                key_binary: false,
+            },
+            now,
+        )
+        .0
+    }
+
+    /// Runs a storage command with every option the meta protocol has. Returns the outcome
+    /// and, when stored, the item's slot.
+    pub fn store_with(&mut self, a: &StoreArgs<'_>, now: RelTime) -> (StoreResult, Option<u32>) {
+        debug_assert!(a.key.len() <= 250, "keys are validated by the parser");
+        let (mode, key, hash, value) = (a.mode, a.key, a.hash, a.value);
         let existing = match self.lookup(key, hash, now) {
             Lookup::Hit(i) => Some(i),
             _ => None,
@@ -386,7 +520,7 @@ impl Store {
         if item_total(key.len(), new_len) > self.limits.item_size_max {
             match mode {
                 // memcached cannot allocate the combined item and answers NOT_STORED.
-                StoreMode::Append | StoreMode::Prepend => return StoreResult::NotStored,
+                StoreMode::Append | StoreMode::Prepend => return (StoreResult::NotStored, None),
                 // memcached drops the old item on a too-large `set`, so a stale value does
                 // not outlive a failed overwrite.
                 StoreMode::Set => {
@@ -396,21 +530,32 @@ impl Store {
                 }
                 _ => {}
             }
-            return StoreResult::TooLarge;
+            return (StoreResult::TooLarge, None);
         }
+        let mut stale = false;
         match (mode, existing) {
             (StoreMode::Add, Some(i)) => {
                 // memcached bumps the existing item on a failed add.
                 let s = &mut self.slots[i as usize];
                 s.freq = (s.freq + 1).min(MAX_FREQ);
-                return StoreResult::NotStored;
+                return (StoreResult::NotStored, None);
             }
             (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
-                return StoreResult::NotStored;
+                return (StoreResult::NotStored, None);
             }
-            (StoreMode::Cas, None) => return StoreResult::NotFound,
-            (StoreMode::Cas, Some(i)) if self.slots[i as usize].cas != cas_in => {
-                return StoreResult::Exists;
+            (StoreMode::Cas, None) => return (StoreResult::NotFound, None),
+            (StoreMode::Cas | StoreMode::Append | StoreMode::Prepend, Some(i)) => {
+                if let Some(want) = a.compare_cas {
+                    let have = self.slots[i as usize].cas;
+                    if have != want {
+                        // meta `I`: an older cas may still store, marked stale.
+                        if a.invalidate && mode == StoreMode::Cas && want < have {
+                            stale = true;
+                        } else {
+                            return (StoreResult::Exists, None);
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -431,28 +576,34 @@ impl Store {
             }
             _ => {
                 data.extend_from_slice(value);
-                (flags, exptime)
+                (a.flags, a.exptime)
             }
         };
-        if self.put(
-            key.len(),
-            hash,
-            data.into_boxed_slice(),
-            flags,
-            exptime,
-            existing,
-            now,
-        ) {
-            return StoreResult::Stored;
+        match self.put(key.len(), hash, data.into_boxed_slice(), flags, exptime, existing, now) {
+            Some(idx) => {
+                if let Some(c) = a.new_cas {
+                    self.slots[idx as usize].cas = c;
+                }
+                if stale {
+                    self.slots[idx as usize].state |= STALE;
+                }
+                if a.key_binary {
+                    self.slots[idx as usize].state |= KEY_BINARY;
+                }
+                (StoreResult::Stored, Some(idx))
+            }
+            None => {
+                // Like memcached, a failed `set` does not leave the old value behind.
+                if let (StoreMode::Set, Some(i)) = (mode, existing) {
+                    self.unlink(i);
+                }
+                (StoreResult::OutOfMemory, None)
+            }
         }
-        // Like memcached, a failed `set` does not leave the old value behind.
-        if let (StoreMode::Set, Some(i)) = (mode, existing) {
-            self.unlink(i);
-        }
-        StoreResult::OutOfMemory
     }
 
-    /// Stores `data` (key ++ value) as a new item or over `existing`; false when out of memory.
+    /// Stores `data` (key ++ value) as a new item or over `existing`; its slot, or None when
+    /// out of memory.
     #[allow(clippy::too_many_arguments)]
     fn put(
         &mut self,
@@ -463,11 +614,11 @@ impl Store {
         exptime: RelTime,
         existing: Option<u32>,
         now: RelTime,
-    ) -> bool {
+    ) -> Option<u32> {
         let total = item_total(klen, data.len() - klen);
         let freed = existing.map_or(0, |i| self.slots[i as usize].total());
         if !self.make_room(total.saturating_sub(freed), existing, now) {
-            return false;
+            return None;
         }
         let cas = self.next_cas();
         let st = &self.stats;
@@ -480,15 +631,16 @@ impl Store {
             s.exptime = exptime;
             s.time = now;
             s.cas = cas;
+            s.atime = now;
             s.freq = (s.freq + 1).min(MAX_FREQ);
-            s.state &= !FETCHED;
+            s.state &= !(FETCHED | STALE | TOKEN_SENT | KEY_BINARY);
             let in_main = s.state & IN_MAIN != 0;
             self.used = self.used - old_total + total;
             if !in_main {
                 self.small_bytes = self.small_bytes - old_total + total;
             }
             st.bytes.set(self.used as u64);
-            return true;
+            return Some(i);
         }
         let slot = Slot {
             data,
@@ -497,6 +649,7 @@ impl Store {
             flags,
             exptime,
             time: now,
+            atime: now,
             klen: klen as u8,
             freq: 0,
             state: LIVE,
@@ -526,7 +679,7 @@ impl Store {
         self.items += 1;
         st.curr_items.set(self.items as u64);
         st.bytes.set(self.used as u64);
-        true
+        Some(idx)
     }
 
     /// Frees memory until `need` more bytes fit. Never evicts `keep` (the item being replaced).
@@ -711,13 +864,33 @@ impl Store {
         delta: u64,
         now: RelTime,
     ) -> ArithResult {
+        self.arith_with(key, hash, incr, delta, None, None, now).0
+    }
+
+    /// [`Store::arith`] with the meta protocol's options: only if the cas unique is
+    /// `compare_cas` (else [`ArithResult::Exists`]), and giving the item `new_cas`. Returns the
+    /// item's slot on success.
+    #[allow(clippy::too_many_arguments)]
+    pub fn arith_with(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        incr: bool,
+        delta: u64,
+        compare_cas: Option<u64>,
+        new_cas: Option<u64>,
+        now: RelTime,
+    ) -> (ArithResult, Option<u32>) {
         let idx = match self.lookup(key, hash, now) {
             Lookup::Hit(i) => i,
-            _ => return ArithResult::NotFound,
+            _ => return (ArithResult::NotFound, None),
         };
         let s = &self.slots[idx as usize];
+        if compare_cas.is_some_and(|c| c != s.cas) {
+            return (ArithResult::Exists, None);
+        }
         let Some(cur) = crate::protocol::num::parse_stored_u64(s.value()) else {
-            return ArithResult::NonNumeric;
+            return (ArithResult::NonNumeric, None);
         };
         let new = if incr {
             cur.wrapping_add(delta)
@@ -729,33 +902,30 @@ impl Store {
         let old_len = s.value().len();
         let klen = s.klen as usize;
         if digits.len() <= old_len {
-            let cas = self.next_cas();
+            let cas = new_cas.unwrap_or_else(|| self.next_cas());
             let s = &mut self.slots[idx as usize];
             let v = &mut s.data[klen..];
             v[..digits.len()].copy_from_slice(digits);
             v[digits.len()..].fill(b' ');
             s.cas = cas;
+            s.atime = now;
             s.freq = (s.freq + 1).min(MAX_FREQ);
             s.state |= FETCHED;
-            return ArithResult::Value(new);
+            return (ArithResult::Value(new), Some(idx));
         }
         let (flags, exptime) = (s.flags, s.exptime);
         let mut data = Vec::with_capacity(klen + digits.len());
         data.extend_from_slice(key);
         data.extend_from_slice(digits);
-        if self.put(
-            klen,
-            hash,
-            data.into_boxed_slice(),
-            flags,
-            exptime,
-            Some(idx),
-            now,
-        ) {
-            self.slots[idx as usize].state |= FETCHED;
-            ArithResult::Value(new)
-        } else {
-            ArithResult::OutOfMemory
+        match self.put(klen, hash, data.into_boxed_slice(), flags, exptime, Some(idx), now) {
+            Some(i) => {
+                self.slots[i as usize].state |= FETCHED;
+                if let Some(c) = new_cas {
+                    self.slots[i as usize].cas = c;
+                }
+                (ArithResult::Value(new), Some(i))
+            }
+            None => (ArithResult::OutOfMemory, None),
         }
     }
 
