@@ -2320,14 +2320,14 @@ mod tests {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.clone())
         };
-        assert_eq!(get(&tls, "ssl_chain_cert").as_deref(), Some("certs/server.pem"));
+        assert_eq!(
+            get(&tls, "ssl_chain_cert").as_deref(),
+            Some("certs/server.pem")
+        );
         assert_eq!(get(&tls, "ssl_session_cache").as_deref(), Some("true"));
         assert_eq!(get(&tls, "ssl_handshake_timeout").as_deref(), Some("10"));
         let mtls = run(&["--config", &format!("{root}/config/mtls.toml")]);
-        assert_eq!(
-            mtls.listeners().expect("listeners")[0].0,
-            ListenMode::Mtls
-        );
+        assert_eq!(mtls.listeners().expect("listeners")[0].0, ListenMode::Mtls);
         assert_eq!(get(&mtls, "ssl_ca_cert").as_deref(), Some("certs/ca.pem"));
         assert_eq!(get(&mtls, "ssl_verify_mode").as_deref(), Some("2"));
     }

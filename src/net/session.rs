@@ -14,6 +14,7 @@ use std::rc::Rc;
 use crate::protocol::{self, Parsed, Reply, Request, StatsKind};
 use crate::server::{MEMCACHED_VERSION, Shared};
 use crate::shard::mesh::{BatchReply, Mesh, PeerGone};
+use crate::shard::meta::MetaOp;
 use crate::shard::{KeyOp, Shard, hash_key, owner};
 
 /// What an executor gives each of its connections.
@@ -459,6 +460,48 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
             }
         }
         Request::MetaNoop => output.out.extend_from_slice(b"MN\r\n"),
+        Request::Meta(m) => {
+            let mut buf = [0u8; protocol::KEY_MAX_LENGTH];
+            let key = if m.flags.base64 {
+                // The parser checked that it decodes.
+                match protocol::meta::base64_decode(m.key, &mut buf) {
+                    Some(n) => &buf[..n],
+                    None => {
+                        output
+                            .out
+                            .extend_from_slice(b"CLIENT_ERROR error decoding key\r\n");
+                        return Ok(());
+                    }
+                }
+            } else {
+                m.key
+            };
+            if m.too_large {
+                // memcached drops the old item on an oversized ms, whatever the mode.
+                route(
+                    KeyOp::TooLarge {
+                        mode: crate::store::StoreMode::Set,
+                        key,
+                    },
+                    false,
+                    ctx,
+                    output,
+                );
+            } else {
+                route(
+                    KeyOp::Meta(MetaOp {
+                        cmd: m.cmd,
+                        key,
+                        tokens: m.tokens,
+                        data: m.data,
+                        flags: m.flags,
+                    }),
+                    false,
+                    ctx,
+                    output,
+                );
+            }
+        }
         Request::RefreshCerts { noreply } => match &ctx.shared.tls {
             None => out_reply(output, b"SERVER_ERROR TLS is not enabled (-Z)\r\n", noreply),
             Some(tls) => match tls.reload() {

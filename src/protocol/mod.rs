@@ -2,6 +2,7 @@
 //! [`Request`] that borrows from it; parsing has three outcomes besides success: wait for
 //! more bytes, an error line, or hang up — never a panic.
 
+pub mod meta;
 pub mod num;
 pub mod text;
 
@@ -152,6 +153,8 @@ pub enum Request<'a> {
     Stats(StatsKind),
     /// mn (meta no-op).
     MetaNoop,
+    /// A meta command (mg ms md ma me).
+    Meta(meta::MetaRequest<'a>),
     /// refresh_certs: reload the TLS certificates.
     RefreshCerts {
         /// Suppress the reply.
@@ -176,6 +179,8 @@ pub enum Reply {
     DeleteUsage,
     /// stats detail's usage error.
     StatsDetailUsage,
+    /// Any other fixed line (with its `\r\n`).
+    Line(&'static [u8]),
 }
 
 impl Reply {
@@ -191,6 +196,7 @@ impl Reply {
                 b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
             }
             Reply::StatsDetailUsage => b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+            Reply::Line(l) => l,
         }
     }
 }

@@ -293,6 +293,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             done(Request::Stats(kind))
         }
         b"mn" => done(Request::MetaNoop),
+        [b'm', _] => super::meta::parse(buf, consumed, &t.toks[..t.n], line, limits),
         b"refresh_certs" => done(Request::RefreshCerts {
             noreply: t.noreply(),
         }),

@@ -5,6 +5,7 @@
 //! handed to the store (which re-mixes it for its table), so a key is hashed once per request.
 
 pub mod mesh;
+pub mod meta;
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub enum KeyOp<B> {
         /// Client exptime.
         exptime: i64,
     },
+    /// A meta command.
+    Meta(meta::MetaOp<B>),
 }
 
 impl<B: AsRef<[u8]>> KeyOp<B> {
@@ -93,6 +96,7 @@ impl<B: AsRef<[u8]>> KeyOp<B> {
             | KeyOp::Delete { key }
             | KeyOp::Arith { key, .. }
             | KeyOp::Touch { key, .. } => key.as_ref(),
+            KeyOp::Meta(m) => m.key.as_ref(),
         }
     }
 
@@ -133,6 +137,7 @@ impl<B: AsRef<[u8]>> KeyOp<B> {
                 key: key.as_ref(),
                 exptime: *exptime,
             },
+            KeyOp::Meta(m) => KeyOp::Meta(m.as_ref()),
         }
     }
 }
@@ -175,6 +180,7 @@ impl KeyOp<&[u8]> {
                 key: key.to_vec(),
                 exptime,
             },
+            KeyOp::Meta(ref m) => KeyOp::Meta(m.to_owned_op()),
         }
     }
 }
@@ -204,6 +210,9 @@ impl Shard {
 
     /// [`Shard::exec_hashed`] at a given time (tests drive the clock).
     pub fn exec_at(&self, op: &KeyOp<&[u8]>, hash: u64, now: RelTime, out: &mut Vec<u8>) {
+        if let KeyOp::Meta(m) = op {
+            return self.exec_meta(m, hash, now, out);
+        }
         let st = &*self.stats;
         let mut store = self.store.borrow_mut();
         match *op {
@@ -317,6 +326,8 @@ impl Shard {
                 // Only meta arithmetic compares a cas.
                 ArithResult::Exists => out.extend_from_slice(b"EXISTS\r\n"),
             },
+            // Handled before the store was borrowed.
+            KeyOp::Meta(_) => {}
             KeyOp::Touch { key, exptime } => {
                 st.cmd_touch.incr();
                 match store.lookup(key, hash, now) {

@@ -20,6 +20,7 @@
 //! them (counted as `reclaimed`, and `expired_unfetched` if nobody read them).
 
 pub mod clock;
+pub mod slabs;
 
 use std::collections::VecDeque;
 
@@ -579,7 +580,15 @@ impl Store {
                 (a.flags, a.exptime)
             }
         };
-        match self.put(key.len(), hash, data.into_boxed_slice(), flags, exptime, existing, now) {
+        match self.put(
+            key.len(),
+            hash,
+            data.into_boxed_slice(),
+            flags,
+            exptime,
+            existing,
+            now,
+        ) {
             Some(idx) => {
                 if let Some(c) = a.new_cas {
                     self.slots[idx as usize].cas = c;
@@ -917,7 +926,15 @@ impl Store {
         let mut data = Vec::with_capacity(klen + digits.len());
         data.extend_from_slice(key);
         data.extend_from_slice(digits);
-        match self.put(klen, hash, data.into_boxed_slice(), flags, exptime, Some(idx), now) {
+        match self.put(
+            klen,
+            hash,
+            data.into_boxed_slice(),
+            flags,
+            exptime,
+            Some(idx),
+            now,
+        ) {
             Some(i) => {
                 self.slots[i as usize].state |= FETCHED;
                 if let Some(c) = new_cas {

@@ -1,0 +1,494 @@
+//! memcached's meta protocol: `mg ms md ma mn me`.
+//!
+//! A meta request is a two-letter command, a key, (for `ms`) a data length, and flags: one
+//! token each, a letter optionally followed by an argument (`T30`, `Oopaque`). The parser
+//! checks the flags once, records their values in [`MetaFlags`], and keeps the raw flag
+//! tokens so the owner of the key can echo the requested return flags in request order.
+//! Checks and error lines follow memcached's `_meta_flag_preparse` and `process_m*_command`.
+
+use super::num::{strtol32, strtoul32, strtoull};
+use super::{KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
+
+/// Which meta command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaCmd {
+    /// `mg`
+    Get,
+    /// `ms`
+    Set,
+    /// `md`
+    Delete,
+    /// `ma`
+    Arith,
+    /// `me`
+    Debug,
+}
+
+/// memcached: more tokens than this on a meta line is an error.
+const MFLAG_MAX_OPT_LENGTH: usize = 20;
+/// Longest opaque (`O`) token, including the `O`.
+pub const MFLAG_MAX_OPAQUE_LENGTH: usize = 32;
+
+/// The values of a meta request's flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaFlags {
+    /// `b`: the key is base64.
+    pub base64: bool,
+    /// `q`: quiet (suppress the nominal reply).
+    pub quiet: bool,
+    /// `v`: return the value.
+    pub value: bool,
+    /// `u`: do not bump the item.
+    pub no_update: bool,
+    /// `I`: invalidate (mark stale).
+    pub invalidate: bool,
+    /// `x` (md): drop the value, keep the item.
+    pub remove_value: bool,
+    /// `T`: new TTL (client exptime form).
+    pub ttl: Option<i64>,
+    /// `N`: vivify on miss with this TTL.
+    pub vivify: Option<i64>,
+    /// `R`: win a recache if the remaining TTL is below this.
+    pub recache: Option<i64>,
+    /// `F`: client flags.
+    pub client_flags: u32,
+    /// `C`: compare cas.
+    pub compare_cas: Option<u64>,
+    /// `E`: explicit new cas.
+    pub new_cas: Option<u64>,
+    /// `D`: delta (ma), default 1.
+    pub delta: u64,
+    /// `J`: initial value on vivify (ma).
+    pub initial: u64,
+    /// `M`: mode letter.
+    pub mode: Option<u8>,
+}
+
+/// A parsed meta request, borrowing from the read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaRequest<'a> {
+    /// The command.
+    pub cmd: MetaCmd,
+    /// The key as sent (base64 when `flags.base64`).
+    pub key: &'a [u8],
+    /// The flag tokens, space separated, in request order.
+    pub tokens: &'a [u8],
+    /// `ms` data.
+    pub data: &'a [u8],
+    /// Parsed flag values.
+    pub flags: MetaFlags,
+    /// `ms` whose item would exceed `-I`: its data is being swallowed.
+    pub too_large: bool,
+}
+
+fn err<'a>(consumed: usize, reply: &'static [u8]) -> Parsed<'a> {
+    Parsed::Error {
+        consumed,
+        reply: Reply::Line(reply),
+        noreply: false,
+        swallow: 0,
+    }
+}
+
+/// Parses a meta command line (already split into memcached tokens by the text parser).
+/// `toks[0]` is the command; `rest_start` is where the first flag token starts in `line`.
+pub(super) fn parse<'a>(
+    buf: &'a [u8],
+    consumed: usize,
+    toks: &[&'a [u8]],
+    line: &'a [u8],
+    limits: &Limits,
+) -> Parsed<'a> {
+    let cmd = match toks[0][1] {
+        b'g' => MetaCmd::Get,
+        b's' => MetaCmd::Set,
+        b'd' => MetaCmd::Delete,
+        b'a' => MetaCmd::Arith,
+        b'e' => MetaCmd::Debug,
+        _ => return err(consumed, b"ERROR\r\n"),
+    };
+    // memcached counts the terminal token too.
+    let ntokens = toks.len() + 1;
+    if ntokens < 3 {
+        return err(consumed, b"ERROR\r\n");
+    }
+    let key = toks[1];
+    if key.len() > KEY_MAX_LENGTH {
+        return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+    }
+    if cmd == MetaCmd::Debug {
+        let base64 = toks.len() >= 3 && toks[2] == b"b";
+        return decode_check(key, base64, consumed).unwrap_or_else(|| Parsed::Done {
+            consumed,
+            req: Request::Meta(MetaRequest {
+                cmd,
+                key,
+                tokens: &[],
+                data: &[],
+                flags: MetaFlags {
+                    base64,
+                    ..Default::default()
+                },
+                too_large: false,
+            }),
+            swallow: 0,
+        });
+    }
+    let first_flag = if cmd == MetaCmd::Set { 3 } else { 2 };
+    if cmd == MetaCmd::Set && ntokens == 3 {
+        return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+    }
+    if ntokens > MFLAG_MAX_OPT_LENGTH {
+        return err(
+            consumed,
+            if cmd == MetaCmd::Get {
+                b"CLIENT_ERROR options flags are too long\r\n"
+            } else {
+                b"CLIENT_ERROR options flags too long\r\n"
+            },
+        );
+    }
+    // ms: the data length comes before the flags, and is needed to swallow on errors.
+    let mut vlen = 0usize;
+    if cmd == MetaCmd::Set {
+        match strtol32(toks[2]) {
+            Some(v) if (0..=i32::MAX - 2).contains(&v) => vlen = v as usize,
+            _ => return err(consumed, b"CLIENT_ERROR bad command line format\r\n"),
+        }
+    }
+    let swallow_err = |reply: &'static [u8]| Parsed::Error {
+        consumed,
+        reply: Reply::Line(reply),
+        noreply: false,
+        swallow: if cmd == MetaCmd::Set { vlen + 2 } else { 0 },
+    };
+    let flag_toks = &toks[first_flag.min(toks.len())..];
+    let tokens: &'a [u8] = match flag_toks.first() {
+        Some(t) => {
+            let start = t.as_ptr() as usize - line.as_ptr() as usize;
+            &line[start..]
+        }
+        None => &[],
+    };
+    let flags = match preparse(flag_toks, cmd) {
+        Ok(f) => f,
+        Err(e) => {
+            // memcached answers md and ma with one generic line whatever the flag problem.
+            let reply = match cmd {
+                MetaCmd::Delete | MetaCmd::Arith => {
+                    b"CLIENT_ERROR invalid or duplicate flag\r\n".as_slice()
+                }
+                _ => e,
+            };
+            return swallow_err(reply);
+        }
+    };
+    if let Some(p) = decode_check(key, flags.base64, consumed) {
+        return match p {
+            Parsed::Error { reply, .. } => swallow_err(match reply {
+                Reply::Line(l) => l,
+                _ => b"CLIENT_ERROR bad command line format\r\n",
+            }),
+            other => other,
+        };
+    }
+    if flag_toks
+        .iter()
+        .any(|t| t[0] == b'O' && t.len() > MFLAG_MAX_OPAQUE_LENGTH)
+    {
+        return swallow_err(b"CLIENT_ERROR opaque token too long\r\n");
+    }
+    match cmd {
+        MetaCmd::Set => {
+            if let Some(m) = flags.mode {
+                if !matches!(m, b'E' | b'A' | b'P' | b'R' | b'S') {
+                    return swallow_err(b"CLIENT_ERROR invalid mode for ms M token\r\n");
+                }
+            }
+            if crate::store::item_total(decoded_len(key, flags.base64), vlen) > limits.item_size_max
+            {
+                return Parsed::Done {
+                    consumed,
+                    req: Request::Meta(MetaRequest {
+                        cmd,
+                        key,
+                        tokens,
+                        data: &[],
+                        flags,
+                        too_large: true,
+                    }),
+                    swallow: vlen + 2,
+                };
+            }
+            let need = consumed + vlen + 2;
+            if buf.len() < need {
+                return Parsed::Incomplete;
+            }
+            if &buf[consumed + vlen..need] != b"\r\n" {
+                return Parsed::Error {
+                    consumed: need,
+                    reply: Reply::BadDataChunk,
+                    noreply: false,
+                    swallow: 0,
+                };
+            }
+            Parsed::Done {
+                consumed: need,
+                req: Request::Meta(MetaRequest {
+                    cmd,
+                    key,
+                    tokens,
+                    data: &buf[consumed..consumed + vlen],
+                    flags,
+                    too_large: false,
+                }),
+                swallow: 0,
+            }
+        }
+        MetaCmd::Arith => {
+            if let Some(m) = flags.mode {
+                if !matches!(m, b'I' | b'+' | b'D' | b'-') {
+                    return err(consumed, b"CLIENT_ERROR invalid mode for ma M token\r\n");
+                }
+            }
+            Parsed::Done {
+                consumed,
+                req: Request::Meta(MetaRequest {
+                    cmd,
+                    key,
+                    tokens,
+                    data: &[],
+                    flags,
+                    too_large: false,
+                }),
+                swallow: 0,
+            }
+        }
+        _ => Parsed::Done {
+            consumed,
+            req: Request::Meta(MetaRequest {
+                cmd,
+                key,
+                tokens,
+                data: &[],
+                flags,
+                too_large: false,
+            }),
+            swallow: 0,
+        },
+    }
+}
+
+/// Checks the key: a plain key must be a valid text key; a base64 one must decode.
+fn decode_check<'a>(key: &[u8], base64: bool, consumed: usize) -> Option<Parsed<'a>> {
+    if base64 {
+        let mut buf = [0u8; KEY_MAX_LENGTH];
+        match base64_decode(key, &mut buf) {
+            Some(n) if n > 0 => None,
+            _ => Some(err(consumed, b"CLIENT_ERROR error decoding key\r\n")),
+        }
+    } else if check_key(key).is_err() {
+        Some(err(consumed, b"CLIENT_ERROR bad command line format\r\n"))
+    } else {
+        None
+    }
+}
+
+fn decoded_len(key: &[u8], base64: bool) -> usize {
+    if base64 {
+        let mut buf = [0u8; KEY_MAX_LENGTH];
+        base64_decode(key, &mut buf).unwrap_or(key.len())
+    } else {
+        key.len()
+    }
+}
+
+/// memcached's `_meta_flag_preparse`: every flag once, known letters only, arguments valid.
+fn preparse(toks: &[&[u8]], cmd: MetaCmd) -> Result<MetaFlags, &'static [u8]> {
+    let mut f = MetaFlags {
+        delta: 1,
+        ..Default::default()
+    };
+    let mut seen = [false; 128];
+    let mut error: Option<&'static [u8]> = None;
+    for t in toks {
+        let o = t[0];
+        if o >= 127 || seen[o as usize] {
+            return Err(b"CLIENT_ERROR duplicate flag\r\n");
+        }
+        seen[o as usize] = true;
+        let arg = &t[1..];
+        let bad_token: &'static [u8] = b"CLIENT_ERROR bad token in command line format\r\n";
+        match o {
+            b'b' => f.base64 = true,
+            b'N' => match strtol32(arg) {
+                Some(v) => f.vivify = Some(v as i64),
+                None => error = error.or(Some(bad_token)),
+            },
+            b'T' => match strtol32(arg) {
+                Some(v) => f.ttl = Some(v as i64),
+                None => error = error.or(Some(bad_token)),
+            },
+            b'R' => match strtol32(arg) {
+                Some(v) => f.recache = Some(v as i64),
+                None => error = error.or(Some(bad_token)),
+            },
+            b'l' | b'h' | b'O' | b'P' | b'L' | b'k' | b's' | b't' | b'c' | b'f' => {}
+            b'v' => f.value = true,
+            b'u' => f.no_update = true,
+            b'q' => f.quiet = true,
+            b'F' => match strtoul32(arg) {
+                Some(v) => f.client_flags = v,
+                None => error = error.or(Some(bad_token)),
+            },
+            b'C' => match strtoull(arg) {
+                Some(v) => f.compare_cas = Some(v),
+                None => error = error.or(Some(bad_token)),
+            },
+            b'E' => match strtoull(arg) {
+                Some(v) => f.new_cas = Some(v),
+                None => error = error.or(Some(bad_token)),
+            },
+            b'M' => {
+                if t.len() != 2 {
+                    error = error.or(Some(b"CLIENT_ERROR incorrect length for M token\r\n"));
+                } else {
+                    f.mode = Some(t[1]);
+                }
+            }
+            b'J' => match strtoull(arg) {
+                Some(v) => f.initial = v,
+                None => error = error.or(Some(b"CLIENT_ERROR invalid numeric initial value\r\n")),
+            },
+            b'D' => match strtoull(arg) {
+                Some(v) => f.delta = v,
+                None => error = error.or(Some(b"CLIENT_ERROR invalid numeric delta value\r\n")),
+            },
+            b'I' => f.invalidate = true,
+            b'x' if cmd == MetaCmd::Delete => f.remove_value = true,
+            _ => return Err(b"CLIENT_ERROR invalid flag\r\n"),
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(f),
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn b64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Standard base64 (with `=` padding) into `out`; the decoded length, or None if the input
+/// is not base64 or does not fit.
+pub fn base64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    if input.is_empty() || input.len() % 4 != 0 {
+        return None;
+    }
+    let mut n = 0;
+    for (ci, chunk) in input.chunks(4).enumerate() {
+        let last = ci == input.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut v = 0u32;
+        for &c in &chunk[..4 - pad] {
+            v = (v << 6) | b64_value(c)? as u32;
+        }
+        v <<= 6 * pad as u32;
+        let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        for &b in &bytes[..3 - pad] {
+            *out.get_mut(n)? = b;
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
+/// Standard base64 with padding, appended to `out`.
+pub fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        out.push(B64[(v >> 18) as usize & 63]);
+        out.push(B64[(v >> 12) as usize & 63]);
+        out.push(if chunk.len() > 1 {
+            B64[(v >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[v as usize & 63]
+        } else {
+            b'='
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip() {
+        for input in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            b"\x00\xff\x10",
+        ] {
+            let mut enc = Vec::new();
+            base64_encode(input, &mut enc);
+            if input.is_empty() {
+                assert!(enc.is_empty());
+                continue;
+            }
+            let mut dec = [0u8; 16];
+            let n = base64_decode(&enc, &mut dec).expect("decodes");
+            assert_eq!(&dec[..n], input);
+        }
+        let mut enc = Vec::new();
+        base64_encode(b"foobar", &mut enc);
+        assert_eq!(enc, b"Zm9vYmFy");
+        let mut d = [0u8; 8];
+        assert_eq!(base64_decode(b"Zm9v!mFy", &mut d), None);
+        assert_eq!(base64_decode(b"Zm9", &mut d), None);
+        assert_eq!(base64_decode(b"Zg==Zg==", &mut d), None);
+    }
+
+    #[test]
+    fn preparse_rules() {
+        assert_eq!(
+            preparse(&[b"v", b"v"], MetaCmd::Get),
+            Err(&b"CLIENT_ERROR duplicate flag\r\n"[..])
+        );
+        assert_eq!(
+            preparse(&[b"!"], MetaCmd::Get),
+            Err(&b"CLIENT_ERROR invalid flag\r\n"[..])
+        );
+        let f = preparse(&[b"T30", b"v", b"Oabc", b"q"], MetaCmd::Get).unwrap();
+        assert_eq!(f.ttl, Some(30));
+        assert!(f.value && f.quiet);
+        assert!(preparse(&[b"x"], MetaCmd::Get).is_err());
+        assert!(preparse(&[b"x"], MetaCmd::Delete).unwrap().remove_value);
+        assert_eq!(preparse(&[], MetaCmd::Arith).unwrap().delta, 1);
+    }
+}
