@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         eprintln!("tessera: warning: {w}");
     }
     let pidfile = config.pidfile.clone();
+    let unix = config.unix_socket.clone();
     let verbose = config.verbose;
     let server = match Server::bind(config) {
         Ok(s) => s,
@@ -49,7 +50,10 @@ fn main() -> ExitCode {
         }
     }
     if verbose > 0 {
-        let addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
+        let mut addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
+        if let Some(p) = &unix {
+            addrs.push(format!("unix:{}", p.display()));
+        }
         eprintln!(
             "tessera {}: listening on {}",
             env!("CARGO_PKG_VERSION"),
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
     }
     let result = server.run();
     if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &unix {
         let _ = std::fs::remove_file(p);
     }
     match result {

@@ -85,22 +85,28 @@ pub struct Server {
 impl Server {
     /// Checks limits and binds every listener (one per executor per address).
     pub fn bind(config: Config) -> Result<Server, RunError> {
-        // Refuse what this build cannot do rather than silently serve something else.
-        if let Some(p) = &config.unix_socket {
-            return Err(RunError::Config(format!(
-                "-s {}: unix domain sockets are not available in this build yet",
-                p.display()
-            )));
-        }
         check_memlock()?;
+        if let Some(p) = &config.unix_socket {
+            net::check_unix_path(p).map_err(|e| {
+                RunError::Config(format!(
+                    "failed to listen on unix socket {}: {e}",
+                    p.display()
+                ))
+            })?;
+        }
         let tls = match TlsSettings::from_config(&config).map_err(RunError::Config)? {
             Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Config)?),
             None => None,
         };
         let n = config.threads.max(1);
-        let addrs = config
-            .listeners()
-            .map_err(|e| RunError::Config(e.to_string()))?;
+        // memcached: -s disables network listeners.
+        let addrs = if config.unix_socket.is_some() {
+            Vec::new()
+        } else {
+            config
+                .listeners()
+                .map_err(|e| RunError::Config(e.to_string()))?
+        };
         if let Some(t) = &tls {
             let needs_mtls = addrs.iter().any(|(m, _)| *m == ListenMode::Mtls);
             if needs_mtls && t.settings.ca_cert.is_none() {
@@ -282,6 +288,14 @@ async fn executor_main(
     let mut tasks = Vec::new();
     for l in mine {
         tasks.push(glommio::spawn_local(net::accept_loop(l, ctx.clone())));
+    }
+    if let (0, Some(path)) = (id, shared.config.unix_socket.clone()) {
+        let mask = shared.config.unix_mask;
+        tasks.push(glommio::spawn_local(net::accept_unix(
+            path,
+            mask,
+            ctx.clone(),
+        )));
     }
     for t in tasks {
         t.await;

@@ -16,11 +16,13 @@ use tessera::config::Config;
 use tessera::net::session::{Ctx, Next, Output, Session};
 
 const RECORDED: &str = include_str!("wire/text_cases.txt");
+const RECORDED_META: &str = include_str!("wire/meta_cases.txt");
 const OVERRIDES: &str = include_str!("wire/tessera_overrides.txt");
 
-/// The recorded cases with tessera's documented deviations applied.
+/// The recorded cases (text protocol, then meta) with tessera's documented deviations applied.
 fn cases() -> Vec<Case> {
     let mut cases = load_cases(RECORDED);
+    cases.extend(load_cases(RECORDED_META));
     for o in load_cases(OVERRIDES) {
         let slot = cases
             .iter_mut()
@@ -138,7 +140,7 @@ fn has_sleep(case: &Case) -> bool {
 #[test]
 fn cases_file_is_sane() {
     let cases = cases();
-    assert!(cases.len() > 150, "only {} cases", cases.len());
+    assert!(cases.len() > 500, "only {} cases", cases.len());
 }
 
 #[test]

@@ -89,6 +89,78 @@ fn wire_for(mode: ListenMode, tls_on: bool) -> Wire {
     }
 }
 
+/// Accepts connections on a unix domain socket (`-s`). A socket path can be bound only once,
+/// so one executor accepts and serves these connections; their keys still go to their owners.
+pub async fn accept_unix(path: std::path::PathBuf, mask: u32, ctx: Rc<Ctx>) {
+    let listener = match glommio::net::UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            // Checked on the main thread a moment ago; failing now is a race with another
+            // process. Without its only listener the server is useless: say so and stop.
+            eprintln!(
+                "tessera: failed to listen on unix socket {}: {e}",
+                path.display()
+            );
+            std::process::exit(1);
+        }
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) =
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mask & 0o777))
+        {
+            eprintln!(
+                "tessera: cannot set mode {mask:o} on {}: {e}",
+                path.display()
+            );
+        }
+    }
+    loop {
+        let mut stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tessera: accept on {} failed: {e}", path.display());
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = ConnSlot::take(&ctx) else {
+            ctx.shard.stats.rejected_connections.incr();
+            glommio::spawn_local(async move {
+                let _ = stream.write_all(TOO_MANY).await;
+                let _ = stream.close().await;
+            })
+            .detach();
+            continue;
+        };
+        glommio::spawn_local(serve(
+            Transport::Plain(Stream::Unix(stream)),
+            Vec::new(),
+            slot,
+        ))
+        .detach();
+    }
+}
+
+/// Prepares a unix socket path on the main thread: a stale socket file is removed (as
+/// memcached does) and a trial bind surfaces permission or path errors before startup.
+pub fn check_unix_path(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ));
+        }
+    }
+    let probe = std::os::unix::net::UnixListener::bind(path)?;
+    drop(probe);
+    std::fs::remove_file(path)
+}
+
 /// A taken `-c` slot, returned (and counted) when dropped, whatever path the connection took.
 struct ConnSlot {
     ctx: Rc<Ctx>,
@@ -147,7 +219,12 @@ pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
         let _ = stream.set_nodelay(true);
         match wire {
             Wire::Plain => {
-                glommio::spawn_local(serve(Transport::Plain(stream), Vec::new(), slot)).detach();
+                glommio::spawn_local(serve(
+                    Transport::Plain(Stream::Tcp(stream)),
+                    Vec::new(),
+                    slot,
+                ))
+                .detach();
             }
             _ => {
                 let fut = handshake(stream, wire, slot);
@@ -166,9 +243,45 @@ pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
     }
 }
 
+/// A plaintext byte stream: TCP or a unix domain socket.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(glommio::net::UnixStream),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Unix(s) => s.write_all(buf).await,
+        }
+    }
+
+    async fn close(&mut self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.close().await,
+            Stream::Unix(s) => s.close().await,
+        };
+    }
+
+    fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Stream::Unix(_) => "unix socket".into(),
+        }
+    }
+}
+
 /// What a connection speaks once set up.
 enum Transport {
-    Plain(TcpStream),
+    Plain(Stream),
     Tls(TcpStream, Box<TlsStream>),
 }
 
@@ -229,7 +342,8 @@ async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
         }
         Ok(Ok(Err(first))) => {
             st.ssl_plaintext_connections.incr();
-            glommio::spawn_local(serve(Transport::Plain(stream), first, slot)).detach();
+            glommio::spawn_local(serve(Transport::Plain(Stream::Tcp(stream)), first, slot))
+                .detach();
         }
         Ok(Err(e)) => {
             st.ssl_handshake_errors.incr();
@@ -277,13 +391,10 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
         ctx.shard.stats.ssl_connections.add(1);
     }
     if ctx.shared.verbose() > 1 {
-        let stream = match &transport {
-            Transport::Plain(s) | Transport::Tls(s, _) => s,
+        let peer = match &transport {
+            Transport::Plain(s) => s.peer(),
+            Transport::Tls(s, _) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
         };
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         let kind = if is_tls { "TLS" } else { "plaintext" };
         eprintln!("<{id} new {kind} client connection from {peer}");
     }
@@ -294,9 +405,7 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
         _ => {}
     }
     match &mut transport {
-        Transport::Plain(s) => {
-            let _ = s.close().await;
-        }
+        Transport::Plain(s) => s.close().await,
         Transport::Tls(s, t) => {
             if result.is_err() {
                 ctx.shard.stats.ssl_proto_errors.incr();

@@ -110,7 +110,15 @@ pub(super) fn parse<'a>(
     // memcached counts the terminal token too.
     let ntokens = toks.len() + 1;
     if ntokens < 3 {
-        return err(consumed, b"ERROR\r\n");
+        // me checks its own arguments; the others fail memcached's token count.
+        return err(
+            consumed,
+            if cmd == MetaCmd::Debug {
+                b"CLIENT_ERROR bad command line format\r\n"
+            } else {
+                b"ERROR\r\n"
+            },
+        );
     }
     let key = toks[1];
     if key.len() > KEY_MAX_LENGTH {
@@ -118,7 +126,10 @@ pub(super) fn parse<'a>(
     }
     if cmd == MetaCmd::Debug {
         let base64 = toks.len() >= 3 && toks[2] == b"b";
-        return decode_check(key, base64, consumed).unwrap_or_else(|| Parsed::Done {
+        if decode_check(key, base64, consumed).is_some() {
+            return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+        }
+        return Parsed::Done {
             consumed,
             req: Request::Meta(MetaRequest {
                 cmd,
@@ -132,7 +143,7 @@ pub(super) fn parse<'a>(
                 too_large: false,
             }),
             swallow: 0,
-        });
+        };
     }
     let first_flag = if cmd == MetaCmd::Set { 3 } else { 2 };
     if cmd == MetaCmd::Set && ntokens == 3 {
@@ -185,8 +196,12 @@ pub(super) fn parse<'a>(
     };
     if let Some(p) = decode_check(key, flags.base64, consumed) {
         return match p {
-            Parsed::Error { reply, .. } => swallow_err(match reply {
-                Reply::Line(l) => l,
+            Parsed::Error { reply, .. } => swallow_err(match (cmd, reply) {
+                // md and ma decode the key while checking flags: one generic line.
+                (MetaCmd::Delete | MetaCmd::Arith, _) if flags.base64 => {
+                    b"CLIENT_ERROR invalid or duplicate flag\r\n"
+                }
+                (_, Reply::Line(l)) => l,
                 _ => b"CLIENT_ERROR bad command line format\r\n",
             }),
             other => other,
@@ -339,7 +354,7 @@ fn preparse(toks: &[&[u8]], cmd: MetaCmd) -> Result<MetaFlags, &'static [u8]> {
             b'q' => f.quiet = true,
             b'F' => match strtoul32(arg) {
                 Some(v) => f.client_flags = v,
-                None => error = error.or(Some(bad_token)),
+                None => error = error.or(Some(b"CLIENT_ERROR bad command line format\r\n")),
             },
             b'C' => match strtoull(arg) {
                 Some(v) => f.compare_cas = Some(v),

@@ -43,9 +43,15 @@ pub fn generate(dir: &Path, names: &[String]) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tessera development CA");
+    // A unique name per CA: clients that trust two dev CAs (rotation) must not mix them up.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("tessera development CA {stamp:x}-{}", std::process::id()),
+    );
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -62,6 +68,7 @@ pub fn generate(dir: &Path, names: &[String]) -> Result<Vec<PathBuf>, String> {
         .distinguished_name
         .push(DnType::CommonName, "tessera server");
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    server.use_authority_key_identifier_extension = true;
     let server_key = KeyPair::generate().map_err(err)?;
     let server_cert = server.signed_by(&server_key, &ca).map_err(err)?;
 
@@ -70,6 +77,7 @@ pub fn generate(dir: &Path, names: &[String]) -> Result<Vec<PathBuf>, String> {
         .distinguished_name
         .push(DnType::CommonName, "tessera client");
     client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    client.use_authority_key_identifier_extension = true;
     let client_key = KeyPair::generate().map_err(err)?;
     let client_cert = client.signed_by(&client_key, &ca).map_err(err)?;
 

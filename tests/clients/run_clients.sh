@@ -11,7 +11,12 @@
 #   (a) memccapable -a (ASCII protocol tests only; all must pass)
 #   (b) pytest tests/clients/test_pymemcache.py (TESSERA_ADDR / TESSERA_ADDR2 set;
 #       the second instance is only used by the HashClient test)
-# The servers are stopped on exit, whatever happens.
+# then, when SERVER_BIN is tessera (skipped with a message otherwise, e.g. memcached),
+# a TLS stage:
+#   (c) certificates from `SERVER_BIN certs`, a third instance with -Z (TLS only),
+#       tools/tls_proxy.py (plaintext -> TLS) in front of it, memccapable -a through it
+#   (d) pytest tests/clients/test_tls.py (TESSERA_BIN set; starts its own servers)
+# The servers and the proxy are stopped on exit, whatever happens.
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -22,6 +27,7 @@ SERVER_BIN=$1
 shift
 EXTRA_ARGS=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 
 if [ ! -x "$SERVER_BIN" ]; then
     echo "error: server binary '$SERVER_BIN' not found or not executable" >&2
@@ -70,12 +76,14 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server NAME: starts an instance, waits until it accepts; sets PORT.
+# start_server NAME [more server args...]: starts an instance, waits until it
+# accepts; sets PORT.
 start_server() {
     local name=$1 log="$WORK/$1.log" pid
+    shift
     PORT=$(free_port)
-    echo "starting $SERVER_BIN -p $PORT -l 127.0.0.1 -U 0 -t 2 ${EXTRA_ARGS[*]}"
-    "$SERVER_BIN" -p "$PORT" -l 127.0.0.1 -U 0 -t 2 "${EXTRA_ARGS[@]}" >"$log" 2>&1 &
+    echo "starting $SERVER_BIN -p $PORT -l 127.0.0.1 -U 0 -t 2 ${EXTRA_ARGS[*]} $*"
+    "$SERVER_BIN" -p "$PORT" -l 127.0.0.1 -U 0 -t 2 "${EXTRA_ARGS[@]}" "$@" >"$log" 2>&1 &
     pid=$!
     SERVER_PIDS+=("$pid")
     SERVER_LOGS+=("$log")
@@ -108,6 +116,38 @@ check_alive() {
     done
 }
 
+# run_memccapable LABEL PORT: memccapable -a against 127.0.0.1:PORT; prints its
+# output and a verdict; sets MCC_PASS, MCC_FAIL; returns non-zero on failure.
+run_memccapable() {
+    local label=$1 port=$2 out="$WORK/memccapable-$1.out" rc skip
+    set +e
+    # It prints test names on stdout and [FAIL] on stderr: unbuffer both to keep order.
+    timeout 180 stdbuf -o0 -e0 memccapable -a -t 5 -h 127.0.0.1 -p "$port" >"$out" 2>&1
+    rc=$?
+    set -e
+    cat "$out"
+    MCC_PASS=$(grep -c '\[pass\]' "$out" || true)
+    skip=$(grep -c '\[skip\]' "$out" || true)
+    MCC_FAIL=$(grep -c '\[FAIL\]' "$out" || true)
+    if grep -q '^binary ' "$out"; then
+        echo "$label: FAILED: binary-protocol tests ran (expected ASCII only)" >&2
+        return 1
+    elif [ "$rc" -eq 0 ] && [ "$MCC_FAIL" -eq 0 ] && [ "$MCC_PASS" -gt 0 ] \
+            && grep -q '^All tests passed' "$out"; then
+        echo "$label: OK ($MCC_PASS passed, $skip skipped)"
+        return 0
+    fi
+    echo "$label: FAILED (exit code $rc; $MCC_PASS passed, $MCC_FAIL failed, $skip skipped)" >&2
+    if [ "$MCC_FAIL" -gt 0 ]; then
+        echo "failed memccapable tests:" >&2
+        # a [FAIL] may follow the server's unexpected reply on a later line
+        awk '/^(ascii|binary) / { name = substr($0, 1, 40); sub(/ +$/, "", name) }
+             /\[FAIL\]/ { print "  " name }' "$out" >&2
+    fi
+    [ "$rc" -eq 124 ] && echo "  (memccapable timed out after 180 s)" >&2
+    return 1
+}
+
 start_server main
 PORT1=$PORT
 start_server second
@@ -117,33 +157,9 @@ status=0
 
 echo
 echo "=== memccapable (ASCII protocol) against 127.0.0.1:$PORT1 ==="
-mcc_out="$WORK/memccapable.out"
-set +e
-# It prints test names on stdout and [FAIL] on stderr: unbuffer both to keep order.
-timeout 180 stdbuf -o0 -e0 memccapable -a -t 5 -h 127.0.0.1 -p "$PORT1" >"$mcc_out" 2>&1
-mcc_rc=$?
-set -e
-cat "$mcc_out"
-mcc_pass=$(grep -c '\[pass\]' "$mcc_out" || true)
-mcc_skip=$(grep -c '\[skip\]' "$mcc_out" || true)
-mcc_fail=$(grep -c '\[FAIL\]' "$mcc_out" || true)
-if grep -q '^binary ' "$mcc_out"; then
-    echo "memccapable: FAILED: binary-protocol tests ran (expected ASCII only)" >&2
-    status=1
-elif [ "$mcc_rc" -eq 0 ] && [ "$mcc_fail" -eq 0 ] && [ "$mcc_pass" -gt 0 ] \
-        && grep -q '^All tests passed' "$mcc_out"; then
-    echo "memccapable: OK ($mcc_pass passed, $mcc_skip skipped)"
-else
-    echo "memccapable: FAILED (exit code $mcc_rc; $mcc_pass passed, $mcc_fail failed, $mcc_skip skipped)" >&2
-    if [ "$mcc_fail" -gt 0 ]; then
-        echo "failed memccapable tests:" >&2
-        # a [FAIL] may follow the server's unexpected reply on a later line
-        awk '/^(ascii|binary) / { name = substr($0, 1, 40); sub(/ +$/, "", name) }
-             /\[FAIL\]/ { print "  " name }' "$mcc_out" >&2
-    fi
-    [ "$mcc_rc" -eq 124 ] && echo "  (memccapable timed out after 180 s)" >&2
-    status=1
-fi
+run_memccapable memccapable "$PORT1" || status=1
+mcc_pass=$MCC_PASS
+mcc_fail=$MCC_FAIL
 check_alive memccapable
 
 echo
@@ -162,9 +178,88 @@ fi
 check_alive pytest
 
 echo
-if [ "$status" -eq 0 ]; then
-    echo "client suite: all passed (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest OK)"
+echo "=== TLS stage ==="
+server_version=$(timeout 10 "$SERVER_BIN" -V 2>/dev/null | head -n 1 || true)
+if [[ "$server_version" != tessera* ]]; then
+    echo "TLS stage: SKIPPED: '$SERVER_BIN' is not tessera (-V: '${server_version:-?}');" \
+        "the TLS stage needs 'tessera certs' and tessera's TLS options"
+    tls_summary="TLS skipped (not tessera)"
 else
-    echo "client suite: FAILED" >&2
+    tls_summary="TLS FAILED"
+    tls_ok=1
+    CERTS="$WORK/certs"
+    if ! timeout 30 "$SERVER_BIN" certs --out "$CERTS" >"$WORK/certs.log" 2>&1; then
+        echo "error: '$SERVER_BIN certs --out $CERTS' failed:" >&2
+        cat "$WORK/certs.log" >&2
+        exit 1
+    fi
+    start_server tls -Z -o "ssl_chain_cert=$CERTS/server.pem,ssl_key=$CERTS/server.key"
+    TLS_PORT=$PORT
+
+    # the plaintext -> TLS proxy, for memccapable (which has no TLS)
+    proxy_log="$WORK/tls_proxy.log"
+    echo "starting tools/tls_proxy.py --listen 127.0.0.1:0 --connect 127.0.0.1:$TLS_PORT"
+    python3 "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 \
+        --connect "127.0.0.1:$TLS_PORT" --cafile "$CERTS/ca.pem" >"$proxy_log" 2>&1 &
+    proxy_pid=$!
+    SERVER_PIDS+=("$proxy_pid")
+    SERVER_LOGS+=("$proxy_log")
+    PROXY_PORT=
+    for _ in $(seq 100); do  # up to 10 s
+        if ! kill -0 "$proxy_pid" 2>/dev/null; then
+            echo "error: tls_proxy.py exited during startup" >&2
+            exit 1
+        fi
+        PROXY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$proxy_log" | head -n 1)
+        [ -n "$PROXY_PORT" ] && break
+        sleep 0.1
+    done
+    if [ -z "$PROXY_PORT" ]; then
+        echo "error: tls_proxy.py did not start listening within 10 s" >&2
+        exit 1
+    fi
+    echo "tls_proxy.py (pid $proxy_pid) on 127.0.0.1:$PROXY_PORT -> TLS 127.0.0.1:$TLS_PORT"
+
+    echo
+    echo "=== memccapable (ASCII protocol) through tls_proxy.py to TLS 127.0.0.1:$TLS_PORT ==="
+    run_memccapable "memccapable over TLS" "$PROXY_PORT" || tls_ok=0
+    tls_mcc="$MCC_PASS/$((MCC_PASS + MCC_FAIL))"
+    check_alive "memccapable over TLS"
+
+    echo
+    echo "=== pytest tests/clients/test_tls.py (starts its own TLS servers) ==="
+    case "$SERVER_BIN" in
+        /*) tessera_bin=$SERVER_BIN ;;
+        *) tessera_bin="$PWD/$SERVER_BIN" ;;
+    esac
+    set +e
+    TESSERA_BIN="$tessera_bin" \
+        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_tls.py"
+    tls_py_rc=$?
+    set -e
+    if [ "$tls_py_rc" -eq 0 ]; then
+        echo "pytest test_tls.py: OK"
+        tls_py="OK"
+    else
+        echo "pytest test_tls.py: FAILED (exit code $tls_py_rc)" >&2
+        tls_py="FAILED"
+        tls_ok=0
+    fi
+    check_alive "pytest test_tls.py"
+    if [ "$tls_ok" -eq 1 ]; then
+        tls_summary="TLS: memccapable via tls_proxy $tls_mcc, pytest test_tls OK"
+    else
+        tls_summary="TLS FAILED: memccapable via tls_proxy $tls_mcc, pytest test_tls $tls_py"
+        status=1
+    fi
+fi
+
+echo
+if [ "$status" -eq 0 ]; then
+    echo "client suite: all passed (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest OK;" \
+        "$tls_summary)"
+else
+    echo "client suite: FAILED (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest" \
+        "$([ "$py_rc" -eq 0 ] && echo OK || echo FAILED); $tls_summary)" >&2
 fi
 exit "$status"

@@ -27,8 +27,21 @@ Macros in '>' payloads (a literal '$' must be written \\x24):
   $KEYN(n,c)       same, padded with the single char c instead of 'k';
   $REPEAT(c,n)     the single printable char c repeated n times;
   $CAS             kept as-is in the output; replaced, when sending, by the
-                   cas unique of the most recent 'VALUE k f n CAS' line seen
-                   in a reply of this case.
+                   cas unique of the most recent 'VALUE k f n CAS' line, or
+                   'c<digits>' token of a meta reply line, seen in a reply
+                   of this case (so '> ms $K 1 C$CAS' works).
+
+Meta replies: in a reply line whose first token is a meta return code
+(VA HD NS EX NF), every later token 'c<1-20 digits>' (after the <size> of a VA
+line) is a cas unique and is recorded as 'c$CAS', except 'c0' (memcached's
+"no cas" answer on NS/EX/NF; a real cas unique is never 0), which stays
+literal; the data block of a 'VA <size>' line is skipped.  No text-protocol
+reply line starts with these codes.
+
+Output header: chosen by --header (default 'auto': 'meta' when the --src
+file name starts with 'meta', else 'text').  The text header is the one
+tests/wire/text_cases.txt has always had; the meta header documents the
+meta cas rule above and the command that regenerates meta_cases.txt.
 """
 
 import argparse
@@ -99,6 +112,68 @@ HEADER = """\
 # the replayer remembers it.  In a '>' line, $CAS is replaced by the cas unique
 # of the most recent such VALUE line received in this case (the last one
 # of a reply wins).
+"""
+
+META_HEADER = """\
+# memcached META protocol conformance cases (with some text commands mixed
+# in), recorded byte-exactly from memcached 1.6.18
+# (`memcached -p PORT -l 127.0.0.1 -U 0 -t 1`, default -m/-I)
+# by tools/wirecases/record.py from tools/wirecases/meta_cases.src.
+# DO NOT EDIT: regenerate with `python3 tools/wirecases/record.py
+#   --src tools/wirecases/meta_cases.src --out tests/wire/meta_cases.txt`.
+#
+# Format (line oriented, '\\n' separated, no blank lines):
+#   # ...          comment line (ignored)
+#   case NAME      start of a case; NAME has no spaces
+#   > PAYLOAD      bytes the client sends (one send)
+#   < PAYLOAD      ALL bytes the server sends in reply to the preceding '>'.
+#                  A bare '<' (no space, nothing after) means no bytes.
+#   closed         (optional, right after a '<' line) the server closes the
+#                  connection after that reply; the case ends there.
+#   sleep MS       sleep MS milliseconds before the next exchange.
+#   end            end of the case.
+# Every '>' is followed by exactly one '<'.  PAYLOAD is everything after the
+# first two characters ("> " / "< ") of the line, decoded as:
+#   \\r -> CR   \\n -> LF   \\\\ -> backslash   \\xNN -> byte 0xNN (2 hex digits)
+#   $REPEAT(c,n) -> the single printable char c repeated n times (n decimal)
+#   $CAS         -> see below
+#   any other char -> itself (printable ASCII only).
+# Every other byte (control bytes, >= 0x80, '$' itself, and a space that is the
+# first or last byte of a payload) is written as \\xNN, so '$' in a line
+# always starts a macro and lines never have leading/trailing whitespace.
+#
+# Cases run in file order, each on its own fresh TCP connection, against ONE
+# server that is never restarted; every case uses keys prefixed with its own
+# name (no case here runs flush_all).
+#
+# Reply framing (sentinel): after every '>' send that is NOT followed by
+# 'closed', the client sends the extra request
+#     get __sentinel__\\r\\n
+# on the same connection and reads until it has received the expected bytes
+# followed by the sentinel's reply "END\\r\\n"; i.e. the server must send
+# exactly  expected + "END\\r\\n"  (the key __sentinel__ never exists).
+# For a '>' followed by 'closed' no sentinel is sent: the client reads until
+# EOF (with a timeout) and the bytes received must equal the '<' payload.
+#
+# $CAS: in a '<' line, $CAS stands for a decimal cas unique (any 1-20 digit
+# number matches) in either
+#   - a "VALUE <key> <flags> <bytes> <cas>" line (text gets/gats), or
+#   - a meta reply line "VA <size> <flags>*", "HD <flags>*", "NS <flags>*",
+#     "EX <flags>*" or "NF <flags>*", where it is the number of a 'c' return
+#     flag, written "c$CAS" (e.g. "HD c$CAS", "VA 3 f0 c$CAS").  Exception:
+#     "c0" (what 1.6.18 returns for 'c' on NS/EX/NF) is literal, never $CAS.
+# The replayer remembers it.  In a '>' line, $CAS is replaced by the cas
+# unique of the most recent such VALUE line or 'c' token received in this case
+# (the last one of a reply wins), e.g. "ms k 1 C$CAS", "md k C$CAS".
+# Cas values are never compared for equality between replies: the same $CAS in
+# two '<' lines does not mean the same number.
+#
+# Time-dependent reply flags: 't' (TTL remaining) is only used on items
+# without expiry (always "t-1"); 'l' (seconds since last access) is only
+# requested in the same send as the command that stored/accessed the item (so
+# it is "l0" unless the server's clock ticks inside that one send).
+# The 'me' (meta debug) hit line is server-specific and not recorded; see the
+# comment in the me_* group.
 """
 
 
@@ -291,8 +366,13 @@ def encode_segments(segs):
     return "".join(parts)
 
 
+META_CODES = (b"VA", b"HD", b"NS", b"EX", b"NF")
+META_CAS_RE = re.compile(rb"c[1-9][0-9]{0,19}")
+
+
 def split_cas(reply):
-    """Replace cas uniques of 'VALUE k f n cas' lines by CAS placeholders.
+    """Replace cas uniques of 'VALUE k f n cas' lines, and 'c<digits>' tokens
+    of meta reply lines (VA/HD/NS/EX/NF), by CAS placeholders.
 
     Returns (segments, last_cas_or_None)."""
     segs = []
@@ -321,6 +401,22 @@ def split_cas(reply):
                     last = toks[4]
                 if reply[eol + 2 + nbytes:eol + 4 + nbytes] == b"\r\n":
                     nxt = eol + 2 + nbytes + 2
+        elif line[:2] in META_CODES and (len(line) == 2 or line[2:3] == b" "):
+            toks = line.split(b" ")
+            first = 1
+            if toks[0] == b"VA" and len(toks) >= 2 and toks[1].isdigit():
+                first = 2
+                nbytes = int(toks[1])
+                if reply[eol + 2 + nbytes:eol + 4 + nbytes] == b"\r\n":
+                    nxt = eol + 2 + nbytes + 2
+            off = pos + sum(len(t) + 1 for t in toks[:first])
+            for t in toks[first:]:
+                if META_CAS_RE.fullmatch(t):
+                    segs.append(reply[start:off + 1])
+                    segs.append(CAS)
+                    start = off + len(t)
+                    last = t[1:]
+                off += len(t) + 1
         pos = nxt
     if start < len(reply):
         segs.append(reply[start:])
@@ -421,7 +517,7 @@ def run_case(port, name, steps):
             for s in segs:
                 if s is CAS:
                     if last_cas is None:
-                        raise CaseError(f"{name}: $CAS used before any gets/gats reply")
+                        raise CaseError(f"{name}: $CAS used before any cas was seen in a reply")
                     payload += last_cas
                 else:
                     payload += s
@@ -464,7 +560,11 @@ def main():
     ap.add_argument("--memcached", default="/usr/bin/memcached")
     ap.add_argument("--src", default=os.path.join(here, "cases.src"))
     ap.add_argument("--out", default=os.path.join(root, "tests", "wire", "text_cases.txt"))
+    ap.add_argument("--header", choices=("auto", "text", "meta"), default="auto")
     args = ap.parse_args()
+    kind = args.header
+    if kind == "auto":
+        kind = "meta" if os.path.basename(args.src).startswith("meta") else "text"
 
     items = parse_src(args.src)
     port = free_port()
@@ -473,7 +573,7 @@ def main():
         cmd += ["-u", "nobody"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lines = HEADER.rstrip("\n").split("\n")
+    lines = (META_HEADER if kind == "meta" else HEADER).rstrip("\n").split("\n")
     ncases = 0
     try:
         wait_for_server(port, proc)

@@ -1,0 +1,823 @@
+"""TLS tests: tessera's -Z / ssl_* options through Python's ssl, pymemcache and openssl.
+
+Unlike test_pymemcache.py, these tests start their own tessera processes (each test
+needs its own TLS configuration) on loopback, with certificates made by `tessera certs`
+in a temporary directory.
+Environment:
+  TESSERA_BIN   path of the tessera binary (default: target/release/tessera under the
+                repository root)
+
+Every socket has a timeout, every wait is bounded, and every server started here is
+killed at fixture teardown. Servers run with -t 1 where exact stats counts are asserted.
+"""
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pymemcache.client.base import Client
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 5  # seconds, for every socket operation
+START_TIMEOUT = 10  # seconds for a server to print its listening line
+
+
+def tessera_bin():
+    path = os.environ.get("TESSERA_BIN") or str(REPO / "target" / "release" / "tessera")
+    if not os.path.isabs(path):
+        path = str(REPO / path)
+    return path
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL the child if pytest dies without running fixture teardown
+    (e.g. killed by the harness's timeout). Linux prctl(PR_SET_PDEATHSIG); best effort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def free_ports(n):
+    """n distinct free loopback ports (bound together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+# ------------------------------------------------------------------ certificates
+
+
+class Certs:
+    def __init__(self, d):
+        self.dir = Path(d)
+        for name in ("ca", "server", "client"):
+            setattr(self, name, str(self.dir / f"{name}.pem"))
+            setattr(self, name + "_key", str(self.dir / f"{name}.key"))
+
+
+def make_certs(d):
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(
+        [tessera_bin(), "certs", "--out", str(d)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert r.returncode == 0, f"tessera certs failed: {r.stderr}"
+    c = Certs(d)
+    for f in (c.ca, c.server, c.server_key, c.client, c.client_key):
+        assert os.path.getsize(f) > 0, f
+    return c
+
+
+@pytest.fixture(scope="session")
+def bin_path():
+    path = tessera_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"tessera binary {path} not found or not executable (set TESSERA_BIN)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ca1(bin_path, tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("ca1"))
+
+
+@pytest.fixture(scope="session")
+def ca2(bin_path, tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("ca2"))
+
+
+def client_ctx(*cafiles, cert=None, key=None, maxv=None, minv=None, no_ticket=False):
+    """A verifying client context trusting only `cafiles`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
+    for ca in cafiles:
+        ctx.load_verify_locations(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    if maxv:
+        ctx.maximum_version = maxv
+    if minv:
+        ctx.minimum_version = minv
+    if no_ticket:
+        ctx.options |= ssl.OP_NO_TICKET
+    return ctx
+
+
+# ------------------------------------------------------------------ connections
+
+
+class ServerClosed(Exception):
+    """The server closed the connection (EOF)."""
+
+
+class Conn:
+    """Line-oriented memcached text-protocol connection over a (TLS) socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ServerClosed(f"connection closed; pending {self.buf[:80]!r}")
+        self.buf += chunk
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def cmd(self, line):
+        self.send(line + b"\r\n")
+        return self.readline()
+
+    def set(self, key, value):
+        return self.cmd(b"set %s 0 0 %d\r\n%s" % (key, len(value), value))
+
+    def get(self, key):
+        self.send(b"get %s\r\n" % key)
+        line = self.readline()
+        if line == b"END":
+            return None
+        parts = line.split()
+        assert parts[0] == b"VALUE" and parts[1] == key, line
+        data = self.read_exact(int(parts[3]) + 2)
+        assert self.readline() == b"END"
+        return data[:-2]
+
+    def assert_usable(self, key=b"usable"):
+        assert self.set(key, b"ok-" + key) == b"STORED"
+        assert self.get(key) == b"ok-" + key
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def tcp_connect(port):
+    return Conn(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT))
+
+
+def tls_connect(port, ctx, session=None, hostname="localhost"):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname=hostname, session=session)
+    except BaseException:
+        raw.close()
+        raise
+    return Conn(s)
+
+
+def tls_attempt(port, ctx):
+    """Handshake and run `version`. Returns the reply line, or the exception raised.
+
+    With TLS 1.3 the server verifies a client certificate after the client's handshake
+    is done, so a refusal may only show on the first read: both count as a refusal.
+    A timeout is not a refusal (the server must answer or close): it is re-raised.
+    """
+    try:
+        c = tls_connect(port, ctx)
+    except TimeoutError:
+        raise
+    except (ssl.SSLError, OSError) as e:
+        return e
+    try:
+        return c.cmd(b"version")
+    except TimeoutError:
+        raise
+    except (ssl.SSLError, OSError, ServerClosed) as e:
+        return e
+    finally:
+        c.close()
+
+
+def assert_refused(result):
+    assert isinstance(result, Exception), f"expected a refused connection, got {result!r}"
+
+
+def assert_works(result):
+    assert isinstance(result, bytes) and result.startswith(b"VERSION "), result
+
+
+# ------------------------------------------------------------------ servers
+
+
+class Server:
+    def __init__(self, args, log_path, stats_ctx):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            preexec_fn=_die_with_parent,
+        )
+        self.stats_ctx = stats_ctx  # None: plaintext stats connection
+        self.ports = self._wait_listening()
+        self.stats_port = self.ports[0]
+
+    def output(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in self.output().splitlines():
+                if ": listening on " in line:
+                    addrs = line.split(": listening on ", 1)[1].split(",")
+                    return [int(a.strip().rsplit(":", 1)[1]) for a in addrs]
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"tessera exited during startup (code {self.proc.returncode}): "
+                    f"{' '.join(self.args)}\n{self.output()}"
+                )
+            time.sleep(0.02)
+        pytest.fail(f"tessera printed no listening line in {START_TIMEOUT} s:\n{self.output()}")
+
+    @property
+    def port(self):
+        return self.ports[0]
+
+    def stats(self, kind=""):
+        if self.stats_ctx is None:
+            c = tcp_connect(self.stats_port)
+        else:
+            c = tls_connect(self.stats_port, self.stats_ctx)
+        try:
+            c.send(b"stats " + kind.encode() + b"\r\n" if kind else b"stats\r\n")
+            out = {}
+            while True:
+                line = c.readline()
+                if line == b"END":
+                    return out
+                parts = line.decode().split(" ", 2)
+                assert parts[0] == "STAT", line
+                out[parts[1]] = parts[2] if len(parts) > 2 else ""
+        finally:
+            c.close()
+
+    def stat(self, name):
+        return int(self.stats()[name])
+
+    def wait_stat(self, name, pred, timeout=3.0):
+        """Polls stats until pred(value) holds; returns the last value (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.stat(name)
+            if pred(v) or time.monotonic() >= deadline:
+                return v
+            time.sleep(0.05)
+
+    def assert_alive(self):
+        assert self.proc.poll() is None, f"tessera died (code {self.proc.returncode}):\n{self.output()}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+@pytest.fixture
+def start_server(bin_path, ca1, ca2, tmp_path):
+    """start_server(opts={...}, listen=[...], extra=[...], threads=1, certs=ca1).
+
+    opts are the -o ssl_* options (ssl_chain_cert/ssl_key default to certs' server
+    cert; a value of None drops the option). listen entries become -l flags; without
+    them the server listens on 127.0.0.1 with -p 0.
+    """
+    servers = []
+
+    def factory(opts=None, listen=None, extra=(), threads=1, certs=None, tls=True):
+        certs = certs or ca1
+        args = [bin_path, "-U", "0", "-v", "-t", str(threads)]
+        if listen:
+            args += ["-p", "0"]
+            for entry in listen:
+                args += ["-l", entry]
+        else:
+            args += ["-p", "0", "-l", "127.0.0.1"]
+        stats_ctx = None
+        if tls:
+            o = {"ssl_chain_cert": certs.server, "ssl_key": certs.server_key}
+            o.update(opts or {})
+            o = {k: v for k, v in o.items() if v is not None}
+            args += ["-Z", "-o", ",".join(k if v == "" else f"{k}={v}" for k, v in o.items())]
+            # offers the CA1 client cert (for mtls/verify_mode); tests that switch the
+            # server cert replace stats_ctx
+            stats_ctx = client_ctx(certs.ca, cert=ca1.client, key=ca1.client_key)
+        args += list(extra)
+        srv = Server(args, tmp_path / f"tessera-{len(servers)}.log", stats_ctx)
+        servers.append(srv)
+        return srv
+
+    yield factory
+    for srv in servers:
+        srv.stop()
+
+
+# ------------------------------------------------------------------ (a) pymemcache
+
+
+def test_pymemcache_over_tls(start_server, ca1):
+    srv = start_server(extra=["-I", "1m"])
+    ctx = client_ctx(ca1.ca)
+    c = Client(("127.0.0.1", srv.port), tls_context=ctx, connect_timeout=TIMEOUT,
+               timeout=TIMEOUT, default_noreply=False)
+    try:
+        assert c.set("k1", b"hello") is True
+        assert isinstance(c.sock, ssl.SSLSocket) and c.sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert c.get("k1") == b"hello"
+        assert c.delete("k1") is True
+        assert c.get("k1") is None
+        assert c.set("n", b"41") is True
+        assert c.incr("n", 1) == 42
+        assert c.get("n") == b"42"
+        val, cas = c.gets("n")
+        assert val == b"42" and cas
+        assert c.cas("n", b"100", cas) is True
+        assert c.cas("n", b"200", cas) is False  # stale cas
+        assert c.get("n") == b"100"
+
+        big = bytes(range(256)) * (1048000 // 256) + b"x" * (1048000 % 256)
+        assert len(big) == 1048000
+        assert c.set("big", big) is True
+        assert c.get("big") == big
+    finally:
+        c.close()
+
+    # pipelined burst over one TLS connection: all requests first, replies in order
+    conn = tls_connect(srv.port, ctx)
+    try:
+        n = 500
+        conn.send(b"".join(b"set p%d 0 0 %d\r\nval-%d\r\n" % (i, len(b"val-%d" % i), i)
+                           for i in range(n)))
+        for i in range(n):
+            assert conn.readline() == b"STORED", i
+        conn.send(b"".join(b"get p%d\r\n" % i for i in range(n)))
+        for i in range(n):
+            want = b"val-%d" % i
+            assert conn.readline() == b"VALUE p%d 0 %d" % (i, len(want)), i
+            assert conn.read_exact(len(want) + 2) == want + b"\r\n"
+            assert conn.readline() == b"END"
+    finally:
+        conn.close()
+    srv.assert_alive()
+
+
+# ------------------------------------------------------------------ (b) openssl s_client
+
+
+@pytest.mark.parametrize("version_flag", ["-tls1_2", "-tls1_3"])
+def test_openssl_s_client(start_server, ca1, version_flag):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    srv = start_server()
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", ca1.ca,
+         "-verify_return_error", "-quiet", version_flag],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        # -quiet implies -ign_eof: `quit` makes the server close, which ends s_client
+        p.stdin.write(b"set sc 0 0 5\r\nhello\r\nget sc\r\nquit\r\n")
+        p.stdin.flush()
+        time.sleep(1)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+    assert b"STORED\r\nVALUE sc 0 5\r\nhello\r\nEND\r\n" in out, (out, err)
+
+
+# ------------------------------------------------------------------ (c) untrusted server
+
+
+def test_untrusting_client_fails(start_server, ca2):
+    srv = start_server()
+    before = srv.stat("ssl_handshake_errors")
+    for ctx in (ssl.create_default_context(), client_ctx(ca2.ca)):
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_connect(srv.port, ctx)
+    after = srv.wait_stat("ssl_handshake_errors", lambda v: v >= before + 2)
+    assert after == before + 2
+
+
+# ------------------------------------------------------------------ (d) client certificates
+
+
+@pytest.mark.parametrize("mode", ["mtls_listener", "verify_mode_2"])
+def test_client_certificates(start_server, ca1, ca2, mode):
+    if mode == "mtls_listener":
+        srv = start_server(opts={"ssl_ca_cert": ca1.ca}, listen=["mtls:127.0.0.1:0"])
+    else:
+        srv = start_server(opts={"ssl_ca_cert": ca1.ca, "ssl_verify_mode": "2"})
+    base = srv.stat("ssl_verify_failures")
+
+    assert_refused(tls_attempt(srv.port, client_ctx(ca1.ca)))
+    v1 = srv.wait_stat("ssl_verify_failures", lambda v: v > base)
+    assert v1 == base + 1
+
+    assert_works(tls_attempt(srv.port, client_ctx(ca1.ca, cert=ca1.client, key=ca1.client_key)))
+    c = tls_connect(srv.port, client_ctx(ca1.ca, cert=ca1.client, key=ca1.client_key))
+    try:
+        c.assert_usable()
+    finally:
+        c.close()
+
+    # a client certificate from an unrelated CA
+    assert_refused(tls_attempt(srv.port, client_ctx(ca1.ca, cert=ca2.client, key=ca2.client_key)))
+    v2 = srv.wait_stat("ssl_verify_failures", lambda v: v > v1)
+    assert v2 == v1 + 1
+    srv.assert_alive()
+
+
+# ------------------------------------------------------------------ (e) minimum version
+
+
+def test_min_version_tls13(start_server, ca1):
+    srv = start_server(opts={"ssl_min_version": "tlsv1.3"})
+    with pytest.raises(ssl.SSLError) as ei:
+        tls_connect(srv.port, client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2))
+    assert not isinstance(ei.value, ssl.SSLCertVerificationError)
+    c = tls_connect(srv.port, client_ctx(ca1.ca))
+    try:
+        assert c.sock.version() == "TLSv1.3"
+        c.assert_usable()
+    finally:
+        c.close()
+
+
+def test_tls12_client_accepted_by_default(start_server, ca1):
+    srv = start_server()
+    c = tls_connect(srv.port, client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2))
+    try:
+        assert c.sock.version() == "TLSv1.2"
+        c.assert_usable()
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ (f) resumption
+
+
+def _resume(srv, ctx):
+    """Full handshake + one command, then a reconnect offering that session."""
+    c = tls_connect(srv.port, ctx)
+    try:
+        assert not c.sock.session_reused
+        assert c.cmd(b"version").startswith(b"VERSION ")  # TLS 1.3 tickets come after
+        sess = c.sock.session
+    finally:
+        c.close()
+    assert sess is not None
+    base = srv.stat("ssl_resumed_sessions")
+    c = tls_connect(srv.port, ctx, session=sess)
+    try:
+        reused = c.sock.session_reused
+        c.assert_usable()
+    finally:
+        c.close()
+    return reused, base, srv.wait_stat("ssl_resumed_sessions", lambda v: v > base, timeout=1)
+
+
+def test_resumption_tls13(start_server, ca1):
+    srv = start_server()
+    ctx = client_ctx(ca1.ca, minv=ssl.TLSVersion.TLSv1_3)
+    new_before = srv.stat("ssl_new_sessions")
+    reused, base, after = _resume(srv, ctx)
+    assert reused is True
+    assert after == base + 1
+    assert srv.stat("ssl_new_sessions") > new_before
+
+
+def test_resumption_tls12_session_cache(start_server, ca1):
+    srv = start_server(opts={"ssl_session_cache": ""})
+    # no ticket: resumption by session ID, which needs the server's session cache
+    ctx = client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2, no_ticket=True)
+    reused, base, after = _resume(srv, ctx)
+    assert reused is True
+    assert after == base + 1
+
+
+def test_no_tls12_session_id_resumption_without_cache(start_server, ca1):
+    srv = start_server()
+    ctx = client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2, no_ticket=True)
+    reused, base, after = _resume(srv, ctx)
+    assert reused is False
+    assert after == base
+
+
+# ------------------------------------------------------------------ (g, h) cert reload
+
+
+def _switchable_server(start_server, ca1, tmp_path):
+    """A server whose chain/key files (copies of CA1's) the test may overwrite."""
+    d = tmp_path / "live"
+    d.mkdir()
+    for f in ("server.pem", "server.key"):
+        shutil.copy(ca1.dir / f, d / f)
+    srv = start_server(opts={"ssl_chain_cert": str(d / "server.pem"),
+                             "ssl_key": str(d / "server.key")})
+    return srv, d
+
+
+def _install(src_certs, d):
+    # write to a temp name and rename, so a reload never sees a half-written file
+    for f in ("server.pem", "server.key"):
+        shutil.copy(src_certs.dir / f, d / (f + ".tmp"))
+        os.replace(d / (f + ".tmp"), d / f)
+
+
+def test_refresh_certs(start_server, ca1, ca2, tmp_path):
+    srv, d = _switchable_server(start_server, ca1, tmp_path)
+    only1, only2 = client_ctx(ca1.ca), client_ctx(ca2.ca)
+    x = tls_connect(srv.port, only1)
+    try:
+        x.assert_usable(b"x1")
+        # let time_since_server_cert_refresh grow, to see it reset (bounded)
+        t = srv.wait_stat("time_since_server_cert_refresh", lambda v: v >= 2, timeout=5)
+        assert t >= 2
+
+        _install(ca2, d)
+        assert x.cmd(b"refresh_certs") == b"OK"
+        srv.stats_ctx = only2
+        assert srv.stat("time_since_server_cert_refresh") <= 1
+        assert_works(tls_attempt(srv.port, only2))
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_connect(srv.port, only1)
+        x.assert_usable(b"x2")  # the old connection is unaffected
+
+        (d / "server.pem").write_bytes(b"this is not a certificate\n")
+        reply = x.cmd(b"refresh_certs")
+        assert reply.startswith(b"SERVER_ERROR "), reply
+        assert_works(tls_attempt(srv.port, only2))  # old (CA2) cert kept
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_connect(srv.port, only1)
+        x.assert_usable(b"x3")
+    finally:
+        x.close()
+    srv.assert_alive()
+
+
+def test_sighup_reload(start_server, ca1, ca2, tmp_path):
+    srv, d = _switchable_server(start_server, ca1, tmp_path)
+    only1, only2 = client_ctx(ca1.ca), client_ctx(ca2.ca)
+    x = tls_connect(srv.port, only1)
+    try:
+        x.assert_usable(b"x1")
+        assert_works(tls_attempt(srv.port, only1))
+        _install(ca2, d)
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        result = None
+        while time.monotonic() < deadline:
+            result = tls_attempt(srv.port, only2)
+            if isinstance(result, bytes):
+                break
+            time.sleep(0.05)
+        assert_works(result)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_connect(srv.port, only1)
+        x.assert_usable(b"x2")
+
+    finally:
+        x.close()
+    srv.assert_alive()
+
+
+def test_client_trusting_both_dev_cas(start_server, ca1, ca2):
+    """A client that trusts two `tessera certs` CAs (e.g. old + new during a CA
+    rotation) must verify servers of either. With identical CA subject names and no
+    authority key identifier in the leaf, OpenSSL may pick the wrong CA and fail."""
+    for certs in (ca1, ca2):
+        srv = start_server(certs=certs)
+        for order in ((ca1.ca, ca2.ca), (ca2.ca, ca1.ca)):
+            assert_works(tls_attempt(srv.port, client_ctx(*order)))
+
+
+# ------------------------------------------------------------------ (i) listener prefixes
+
+
+def test_permissive_listener(start_server, ca1):
+    srv = start_server(listen=["permissive:127.0.0.1:0"])
+    base = srv.stat("ssl_plaintext_connections")
+    plain = tcp_connect(srv.port)
+    try:
+        assert plain.cmd(b"version").startswith(b"VERSION ")
+        plain.assert_usable(b"plain")
+        got = srv.wait_stat("ssl_plaintext_connections", lambda v: v > base)
+        assert got == base + 1
+        tls = tls_connect(srv.port, client_ctx(ca1.ca))
+        try:
+            assert tls.sock.version() is not None
+            assert tls.get(b"plain") == b"ok-plain"
+            tls.assert_usable(b"tls")
+        finally:
+            tls.close()
+        assert plain.get(b"tls") == b"ok-tls"
+    finally:
+        plain.close()
+    assert srv.stat("ssl_plaintext_connections") == base + 1  # TLS ones not counted
+
+
+def test_notls_listener_and_plaintext_on_tls_port(start_server, ca1):
+    p_plain, p_tls = free_ports(2)
+    srv = start_server(listen=[f"notls:127.0.0.1:{p_plain}", f"127.0.0.1:{p_tls}"])
+    assert sorted(srv.ports) == sorted([p_plain, p_tls])
+    srv.stats_port = p_tls
+
+    plain = tcp_connect(p_plain)
+    try:
+        plain.assert_usable(b"np")
+    finally:
+        plain.close()
+
+    base = srv.stat("ssl_handshake_errors")
+    s = socket.create_connection(("127.0.0.1", p_tls), timeout=TIMEOUT)
+    data = b""
+    closed = False
+    try:
+        s.sendall(b"set bad 0 0 1\r\nx\r\nget bad\r\n")
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    except TimeoutError:
+        pass
+    finally:
+        s.close()
+    assert b"STORED" not in data and b"VALUE" not in data, data
+    assert closed, f"server kept the connection open {TIMEOUT} s after plaintext on a TLS port"
+    got = srv.wait_stat("ssl_handshake_errors", lambda v: v > base)
+    assert got == base + 1
+    # and it was not stored
+    c = tls_connect(p_tls, client_ctx(ca1.ca))
+    try:
+        assert c.get(b"bad") is None
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ (j) startup errors
+
+
+def _startup_cases(ca):
+    cc = f"ssl_chain_cert={ca.server},ssl_key={ca.server_key}"
+    missing = str(ca.dir / "no-such-cert.pem")
+    return {
+        "missing_cert": (["-o", f"ssl_chain_cert={missing},ssl_key={ca.server_key}"], missing),
+        "unknown_cipher": (["-o", cc + ",ssl_ciphers=FOO"], "FOO"),
+        "tlsv1.1": (["-o", cc + ",ssl_min_version=tlsv1.1"], "tlsv1.1"),
+        "mtls_without_ca": (["-o", cc, "-l", "mtls:127.0.0.1:0"], "ssl_ca_cert"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing_cert", "unknown_cipher", "tlsv1.1", "mtls_without_ca"])
+def test_startup_errors(bin_path, ca1, case):
+    args, must_mention = _startup_cases(ca1)[case]
+    port = free_ports(1)[0]
+    r = subprocess.run(
+        [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", *args],
+        capture_output=True, text=True, timeout=10,  # a server that starts fails here
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0, r.stderr
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("tessera: "), lines
+    assert must_mention in lines[0], lines
+
+
+# ------------------------------------------------------------------ (k) handshake deadline
+
+
+def test_handshake_timeout(start_server, ca1):
+    srv = start_server(opts={"ssl_handshake_timeout": "1"})
+    base = srv.stat("ssl_handshake_timeouts")
+    t0 = time.monotonic()
+    idle = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
+    try:
+        # a normal client is served while the idle one waits in the handshake queue
+        c = tls_connect(srv.port, client_ctx(ca1.ca))
+        try:
+            c.assert_usable()
+        finally:
+            c.close()
+        try:
+            data = idle.recv(65536)
+            while data:  # at most an alert, then EOF
+                data = idle.recv(65536)
+        except ConnectionResetError:
+            pass
+        elapsed = time.monotonic() - t0
+    finally:
+        idle.close()
+    assert elapsed <= 3.0, elapsed
+    got = srv.wait_stat("ssl_handshake_timeouts", lambda v: v > base)
+    assert got == base + 1
+
+
+# ------------------------------------------------------------------ (l) stats settings
+
+
+def test_stats_settings_defaults(start_server, ca1):
+    srv = start_server()
+    s = srv.stats("settings")
+    want = {
+        "ssl_enabled": "yes",
+        "ssl_chain_cert": ca1.server,
+        "ssl_key": ca1.server_key,
+        "ssl_verify_mode": "0",
+        "ssl_ca_cert": "NULL",
+        "ssl_wbuf_size": "16384",
+        "ssl_session_cache": "no",
+        "ssl_min_version": "tlsv1.2",
+    }
+    assert {k: s.get(k) for k in want} == want
+    for k in ("ssl_keyformat", "ssl_ciphers", "ssl_kernel_tls", "ssl_handshake_timeout"):
+        assert k in s, k
+    general = srv.stats()
+    for k in ("ssl_handshakes", "ssl_handshake_errors", "ssl_handshake_timeouts",
+              "ssl_proto_errors", "ssl_resumed_sessions", "ssl_new_sessions",
+              "ssl_verify_failures", "ssl_connections", "ssl_plaintext_connections",
+              "time_since_server_cert_refresh"):
+        assert k in general, k
+    assert int(general["ssl_connections"]) >= 1  # the stats connection itself
+    assert int(general["ssl_handshakes"]) >= 2
+
+
+def test_stats_settings_configured(start_server, ca1):
+    ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_256_GCM_SHA384"
+    srv = start_server(opts={
+        "ssl_ca_cert": ca1.ca,
+        "ssl_verify_mode": "1",
+        "ssl_wbuf_size": "32",
+        "ssl_session_cache": "",
+        "ssl_ciphers": ciphers,
+        "ssl_handshake_timeout": "7",
+    })
+    s = srv.stats("settings")
+    want = {
+        "ssl_enabled": "yes",
+        "ssl_verify_mode": "1",
+        "ssl_ca_cert": ca1.ca,
+        "ssl_wbuf_size": "32768",
+        "ssl_session_cache": "yes",
+        "ssl_ciphers": ciphers,
+        "ssl_min_version": "tlsv1.2",
+        "ssl_handshake_timeout": "7",
+    }
+    assert {k: s.get(k) for k in want} == want
+    # the cipher list is applied, not just echoed
+    c = tls_connect(srv.port, client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2))
+    try:
+        assert c.sock.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    finally:
+        c.close()
+    c = tls_connect(srv.port, client_ctx(ca1.ca, minv=ssl.TLSVersion.TLSv1_3))
+    try:
+        assert c.sock.cipher()[0] == "TLS_AES_256_GCM_SHA384"
+    finally:
+        c.close()
