@@ -821,3 +821,114 @@ def test_stats_settings_configured(start_server, ca1):
         assert c.sock.cipher()[0] == "TLS_AES_256_GCM_SHA384"
     finally:
         c.close()
+
+
+# ------------------------------------------------------------------ RSA keys, chains, DER, config files
+
+
+def _openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"openssl {' '.join(args)} failed: {r.stderr}"
+
+
+@pytest.fixture(scope="session")
+def rsa_chain(tmp_path_factory):
+    """An RSA root CA, an RSA intermediate CA and an RSA leaf (SAN localhost, 127.0.0.1),
+    made with openssl; chain.pem = leaf + intermediate, as servers are usually given."""
+    d = tmp_path_factory.mktemp("rsa")
+    ext = d / "ext.cnf"
+    ext.write_text(
+        "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+    )
+    # root (self-signed)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root.key",
+             "-out", "root.pem", "-subj", "/CN=tessera test RSA root", "-days", "2",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    # intermediate
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "inter.key", "-out", "inter.csr",
+             "-subj", "/CN=tessera test RSA intermediate", cwd=d)
+    _openssl("x509", "-req", "-in", "inter.csr", "-CA", "root.pem", "-CAkey", "root.key",
+             "-CAcreateserial", "-out", "inter.pem", "-days", "2", "-extfile", str(ext),
+             "-extensions", "ca", cwd=d)
+    # leaf, with a traditional PKCS#1 RSA key ("BEGIN RSA PRIVATE KEY")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr",
+             "-subj", "/CN=localhost", cwd=d)
+    _openssl("x509", "-req", "-in", "leaf.csr", "-CA", "inter.pem", "-CAkey", "inter.key",
+             "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", str(ext),
+             "-extensions", "leaf", cwd=d)
+    _openssl("rsa", "-in", "leaf.key", "-out", "leaf.pkcs1.key", "-traditional", cwd=d)
+    _openssl("pkcs8", "-topk8", "-nocrypt", "-in", "leaf.key", "-outform", "DER",
+             "-out", "leaf.der", cwd=d)
+    (d / "chain.pem").write_text((d / "leaf.pem").read_text() + (d / "inter.pem").read_text())
+    return d
+
+
+@pytest.mark.parametrize("key,keyformat", [("leaf.pkcs1.key", None), ("leaf.key", None), ("leaf.der", "2")])
+def test_rsa_key_with_intermediate_chain(start_server, rsa_chain, key, keyformat):
+    """RSA keys (PKCS#1 and PKCS#8 PEM, PKCS#8 DER) with a chain file holding the
+    intermediate: a client that trusts only the root verifies the server."""
+    opts = {"ssl_chain_cert": str(rsa_chain / "chain.pem"), "ssl_key": str(rsa_chain / key)}
+    if keyformat:
+        opts["ssl_keyformat"] = keyformat
+    srv = start_server(opts=opts, extra=["-o", "ssl_min_version=tlsv1.2"])
+    ctx = client_ctx(str(rsa_chain / "root.pem"))
+    srv.stats_ctx = ctx
+    c = tls_connect(srv.port, ctx)
+    try:
+        assert c.set(b"rsa", b"value") == b"STORED"
+        assert c.get(b"rsa") == b"value"
+        cert = c.sock.getpeercert()
+        assert dict(x[0] for x in cert["subject"])["commonName"] == "localhost"
+    finally:
+        c.close()
+    # without the intermediate in the chain file the same client cannot verify
+    bare = start_server(opts={"ssl_chain_cert": str(rsa_chain / "leaf.pem"),
+                              "ssl_key": str(rsa_chain / "leaf.key")})
+    assert_refused(tls_attempt(bare.port, ctx))
+
+
+def test_example_config_files(bin_path, tmp_path):
+    """config/tls.toml and config/mtls.toml work as shipped: run from a directory where
+    `tessera certs --out certs` was run (ports overridden so the test binds free ones)."""
+    make_certs(tmp_path / "certs")
+    for name, needs_client_cert in (("tls.toml", False), ("mtls.toml", True)):
+        port, plain_port = free_ports(2)
+        listen = f"mtls:127.0.0.1:{port}" if needs_client_cert else f"127.0.0.1:{port},notls:127.0.0.1:{plain_port}"
+        args = [bin_path, "--config", str(REPO / "config" / name), "-v", "-t", "1", "-l", listen]
+        proc = subprocess.Popen(args, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=_die_with_parent)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            line = b""
+            while b"listening on" not in line and time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line and proc.poll() is not None:
+                    pytest.fail(f"{name}: tessera exited: {proc.returncode}")
+            assert b"listening on" in line, f"{name}: no listening line"
+            certs = Certs(tmp_path / "certs")
+            if needs_client_cert:
+                assert_refused(tls_attempt(port, client_ctx(certs.ca)))
+                ctx = client_ctx(certs.ca, cert=certs.client, key=certs.client_key)
+                assert_works(tls_attempt(port, ctx))
+                # mtls.toml sets min_version tlsv1.3
+                old = client_ctx(certs.ca, cert=certs.client, key=certs.client_key,
+                                 maxv=ssl.TLSVersion.TLSv1_2)
+                assert_refused(tls_attempt(port, old))
+            else:
+                assert_works(tls_attempt(port, client_ctx(certs.ca)))
+                p = tcp_connect(plain_port)
+                try:
+                    assert p.set(b"k", b"plain") == b"STORED"
+                finally:
+                    p.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
