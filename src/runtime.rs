@@ -190,6 +190,17 @@ impl Server {
     }
 }
 
+/// Ends the process now (the `shutdown` command), removing the pid file and unix socket.
+pub fn exit_now(shared: &Shared, code: i32) -> ! {
+    if let Some(p) = &shared.config.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &shared.config.unix_socket {
+        let _ = std::fs::remove_file(p);
+    }
+    std::process::exit(code)
+}
+
 /// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
 fn reload_on_sighup(tls: Arc<crate::tls::TlsContext>, shared: Arc<Shared>) -> Result<(), RunError> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
@@ -238,7 +249,7 @@ async fn executor_main(
         .shard_mem_limit
         .load(std::sync::atomic::Ordering::Relaxed);
     shard_stats.limit_maxbytes.set(mem as u64);
-    let store = Store::new(
+    let store = Store::with_classes(
         StoreLimits {
             mem_limit: mem,
             item_size_max: shared.config.item_size_max,
@@ -247,6 +258,7 @@ async fn executor_main(
         id,
         n,
         shard_stats.clone(),
+        shared.stats.classes(id),
     );
     let shard = Rc::new(Shard {
         id,

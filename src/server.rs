@@ -34,6 +34,52 @@ pub struct Shared {
     pub shard_mem_limit: AtomicUsize,
     /// TLS certificates and settings, when `-Z` is on.
     pub tls: Option<Arc<TlsContext>>,
+    /// Listeners and connections, for `stats conns`.
+    pub conns: ConnRegistry,
+}
+
+/// What `stats conns` shows about one socket.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// `tcp:IP:PORT` of the peer (or the listener's own address), `unix:PATH`.
+    pub addr: String,
+    /// The listener it came in on (connections only).
+    pub listen_addr: Option<String>,
+    /// memcached's state name.
+    pub state: &'static str,
+    /// Rel time of the last command (connections update it).
+    pub last_cmd: Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// Open sockets by file descriptor. Touched once when a connection opens and once when
+/// it closes, never per request.
+#[derive(Debug, Default)]
+pub struct ConnRegistry {
+    map: std::sync::Mutex<std::collections::BTreeMap<i32, ConnInfo>>,
+}
+
+impl ConnRegistry {
+    /// Records a socket.
+    pub fn add(&self, fd: i32, info: ConnInfo) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(fd, info);
+        }
+    }
+
+    /// Forgets a socket (before it is closed, so its fd is not reused meanwhile).
+    pub fn remove(&self, fd: i32) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&fd);
+        }
+    }
+
+    /// All sockets, by fd.
+    pub fn snapshot(&self) -> Vec<(i32, ConnInfo)> {
+        self.map
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Shared {
@@ -53,6 +99,7 @@ impl Shared {
             verbosity: AtomicU32::new(config.verbose as u32),
             shard_mem_limit: AtomicUsize::new(per_shard),
             tls,
+            conns: ConnRegistry::default(),
             config,
         })
     }

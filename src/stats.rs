@@ -88,16 +88,54 @@ shard_stats! {
         outofmemory, forwarded_ops, forwarded_batches,
         ssl_handshakes, ssl_handshake_errors, ssl_handshake_timeouts, ssl_proto_errors,
         ssl_resumed_sessions, ssl_new_sessions, ssl_verify_failures, ssl_plaintext_connections,
+        idle_kicks,
     }
     gauges {
         curr_connections, curr_items, bytes, limit_maxbytes, ssl_connections,
+        eviction_head_atime,
     }
 }
+
+/// memcached's MAX_NUMBER_OF_SLAB_CLASSES.
+pub const MAX_CLASSES: usize = 64;
+
+macro_rules! class_stats {
+    ($($c:ident),* $(,)?) => {
+        /// One executor's counters for one (reporting) slab class, memcached's names.
+        #[derive(Debug, Default)]
+        pub struct ClassStats {
+            $(#[doc = concat!("`", stringify!($c), "`")] pub $c: Counter,)*
+        }
+
+        /// [`ClassStats`] summed over shards.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct ClassSnapshot {
+            $(#[doc = concat!("`", stringify!($c), "`")] pub $c: u64,)*
+        }
+
+        impl ClassStats {
+            /// Adds this shard's values into `into`.
+            pub fn add_to(&self, into: &mut ClassSnapshot) {
+                $(into.$c = into.$c.wrapping_add(self.$c.get());)*
+            }
+        }
+    };
+}
+
+class_stats! {
+    number, mem_requested, evicted, evicted_nonzero, evicted_time, evicted_unfetched, expired_unfetched,
+    reclaimed, outofmemory, get_hits, cmd_set, delete_hits, incr_hits, decr_hits, cas_hits,
+    cas_badval, touch_hits,
+}
+
+/// One executor's per-class counters.
+pub type ShardClasses = std::sync::Arc<Vec<ClassStats>>;
 
 /// Process-wide stats state: every shard's counters plus the `stats reset` baseline.
 #[derive(Debug)]
 pub struct StatsHub {
     shards: Vec<std::sync::Arc<ShardStats>>,
+    classes: Vec<ShardClasses>,
     baseline: Mutex<Snapshot>,
 }
 
@@ -106,8 +144,29 @@ impl StatsHub {
     pub fn new(n: usize) -> Self {
         StatsHub {
             shards: (0..n).map(|_| Default::default()).collect(),
+            classes: (0..n)
+                .map(|_| {
+                    std::sync::Arc::new((0..MAX_CLASSES).map(|_| ClassStats::default()).collect())
+                })
+                .collect(),
             baseline: Mutex::new(Snapshot::default()),
         }
+    }
+
+    /// Shard `i`'s per-class counters.
+    pub fn classes(&self, i: usize) -> ShardClasses {
+        self.classes[i].clone()
+    }
+
+    /// Per-class counters summed over shards (index 0 = class 1).
+    pub fn class_snapshot(&self) -> Vec<ClassSnapshot> {
+        let mut out = vec![ClassSnapshot::default(); MAX_CLASSES];
+        for shard in &self.classes {
+            for (c, o) in shard.iter().zip(out.iter_mut()) {
+                c.add_to(o);
+            }
+        }
+        out
     }
 
     /// Shard `i`'s counters.
@@ -206,6 +265,7 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "touch_misses", s.touch_misses);
     stat(out, "store_too_large", s.store_too_large);
     stat(out, "store_no_memory", s.store_no_memory);
+    stat(out, "idle_kicks", s.idle_kicks);
     stat(out, "auth_cmds", 0);
     stat(out, "auth_errors", 0);
     stat(out, "bytes_read", s.bytes_read);
@@ -241,6 +301,132 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
             out,
             "time_since_server_cert_refresh",
             tls.secs_since_refresh(),
+        );
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// Slab page size memcached would use: 1 MiB, or `-I` when larger.
+fn page_size(item_size_max: usize) -> usize {
+    item_size_max.max(1024 * 1024)
+}
+
+/// Age in seconds of the oldest item in the eviction queues, over all shards.
+fn eviction_age(shared: &Shared, now: crate::store::RelTime) -> u64 {
+    let s = shared.stats.snapshot();
+    if s.curr_items == 0 {
+        return 0;
+    }
+    let oldest = (0..shared.stats.shards())
+        .map(|i| shared.stats.shard(i))
+        .filter(|st| st.curr_items.get() > 0)
+        .map(|st| st.eviction_head_atime.get())
+        .min()
+        .unwrap_or(now as u64);
+    (now as u64).saturating_sub(oldest)
+}
+
+/// `stats items`: memcached's per-class item statistics, for the classes that hold items.
+/// tessera has one S3-FIFO per shard rather than per class LRUs: `number_cold` counts every
+/// item, `age` is the age of the oldest item in the eviction queues.
+pub fn render_items(shared: &Shared, out: &mut Vec<u8>) {
+    let classes = shared.stats.class_snapshot();
+    let now = shared.clock.now();
+    let age = eviction_age(shared, now);
+    for (i, c) in classes.iter().enumerate().filter(|(_, c)| c.number > 0) {
+        let id = i + 1;
+        let mut f = |name: &str, v: u64| stat(out, &format!("items:{id}:{name}"), v);
+        f("number", c.number);
+        f("number_hot", 0);
+        f("number_warm", 0);
+        f("number_cold", c.number);
+        f("age_hot", 0);
+        f("age_warm", 0);
+        f("age", age);
+        f("mem_requested", c.mem_requested);
+        f("evicted", c.evicted);
+        f("evicted_nonzero", c.evicted_nonzero);
+        f("evicted_time", c.evicted_time);
+        f("outofmemory", c.outofmemory);
+        f("tailrepairs", 0);
+        f("reclaimed", c.reclaimed);
+        f("expired_unfetched", c.expired_unfetched);
+        f("evicted_unfetched", c.evicted_unfetched);
+        f("evicted_active", 0);
+        f("crawler_reclaimed", 0);
+        f("crawler_items_checked", 0);
+        f("lrutail_reflocked", 0);
+        f("moves_to_cold", 0);
+        f("moves_to_warm", 0);
+        f("moves_within_lru", 0);
+        f("direct_reclaims", c.evicted);
+        f("hits_to_hot", 0);
+        f("hits_to_warm", 0);
+        f("hits_to_cold", c.get_hits);
+        f("hits_to_temp", 0);
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats slabs`: memcached's per-class memory statistics, computed from the items each
+/// class would hold in memcached's slab layout (tessera allocates per item).
+pub fn render_slabs(shared: &Shared, out: &mut Vec<u8>) {
+    let item_max = shared.config.item_size_max;
+    let sizes = crate::store::slabs::class_sizes(item_max);
+    let page = page_size(item_max);
+    let classes = shared.stats.class_snapshot();
+    let mut active = 0u64;
+    let mut malloced = 0u64;
+    for (i, c) in classes.iter().enumerate().take(sizes.len()) {
+        let touched = c.number > 0 || c.cmd_set > 0;
+        if !touched {
+            continue;
+        }
+        let id = i + 1;
+        let chunk = sizes[i];
+        let per_page = (page / chunk).max(1) as u64;
+        let pages = c.number.div_ceil(per_page).max(1);
+        active += 1;
+        malloced += pages * page as u64;
+        let mut f = |name: &str, v: u64| stat(out, &format!("{id}:{name}"), v);
+        f("chunk_size", chunk as u64);
+        f("chunks_per_page", per_page);
+        f("total_pages", pages);
+        f("total_chunks", pages * per_page);
+        f("used_chunks", c.number);
+        f(
+            "free_chunks",
+            pages * per_page - c.number.min(pages * per_page),
+        );
+        f("free_chunks_end", 0);
+        f("get_hits", c.get_hits);
+        f("cmd_set", c.cmd_set);
+        f("delete_hits", c.delete_hits);
+        f("incr_hits", c.incr_hits);
+        f("decr_hits", c.decr_hits);
+        f("cas_hits", c.cas_hits);
+        f("cas_badval", c.cas_badval);
+        f("touch_hits", c.touch_hits);
+    }
+    stat(out, "active_slabs", active);
+    stat(out, "total_malloced", malloced);
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats conns`: one block per listener and open connection.
+pub fn render_conns(shared: &Shared, out: &mut Vec<u8>) {
+    let now = shared.clock.now();
+    for (fd, c) in shared.conns.snapshot() {
+        stat(out, &format!("{fd}:addr"), &c.addr);
+        if let Some(l) = &c.listen_addr {
+            stat(out, &format!("{fd}:listen_addr"), l);
+        }
+        stat(out, &format!("{fd}:state"), c.state);
+        let last = c.last_cmd.load(std::sync::atomic::Ordering::Relaxed);
+        stat(
+            out,
+            &format!("{fd}:secs_since_last_cmd"),
+            now.saturating_sub(last),
         );
     }
     out.extend_from_slice(b"END\r\n");

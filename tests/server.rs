@@ -316,3 +316,185 @@ fn help_and_version() {
         assert!(help.contains(flag), "help lacks {flag}");
     }
 }
+
+/// `-s PATH -a MASK`: a unix socket with that mode serves the protocol; TCP is off (as in
+/// memcached); a stale socket file left by a killed server is replaced.
+#[test]
+fn unix_socket_listener() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("tessera-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.sock");
+    for round in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["-s", path.to_str().unwrap(), "-a", "700", "-t", "2"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut s = None;
+        for _ in 0..200 {
+            if let Ok(c) = UnixStream::connect(&path) {
+                s = Some(c);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let mut s = s.expect("unix socket never accepted");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "round {round}");
+        s.write_all(b"set u 0 0 2\r\nhi\r\nget u\r\nmn\r\n")
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        while !buf.ends_with(b"MN\r\n") {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(buf, b"STORED\r\nVALUE u 0 2\r\nhi\r\nEND\r\nMN\r\n");
+        // killed: the socket file stays behind, and the next start must cope with it
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-o idle_timeout=1`: an idle connection is closed and counted in idle_kicks; an active one
+/// is not.
+#[test]
+fn idle_timeout_closes_idle_connections() {
+    let server = ServerProc::start(&["-t", "1", "-o", "idle_timeout=1"]);
+    let mut idle = server.connect();
+    let started = std::time::Instant::now();
+    let got = read_to_eof(&mut idle);
+    assert!(got.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "not closed in time"
+    );
+    assert!(server.stat("idle_kicks") >= 1);
+}
+
+/// cache_memlimit: memcached's replies and bounds; the new limit shows in stats and holds.
+#[test]
+fn cache_memlimit_at_run_time() {
+    let server = ServerProc::start(&["-t", "2", "-m", "64"]);
+    let mut s = server.connect();
+    let cases: &[(&[u8], &[u8])] = &[
+        (
+            b"cache_memlimit 4\r\n",
+            b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+        ),
+        (
+            b"cache_memlimit 2000000000\r\n",
+            b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+        ),
+        (b"cache_memlimit abc\r\n", b"ERROR\r\n"),
+        (b"cache_memlimit\r\n", b"ERROR\r\n"),
+        (b"cache_memlimit 8\r\n", b"OK\r\n"),
+    ];
+    for (send, expect) in cases {
+        s.write_all(send).unwrap();
+        assert_eq!(read_exact_n(&mut s, expect.len()).unwrap(), *expect);
+    }
+    assert_eq!(server.stat("limit_maxbytes"), 8 * 1024 * 1024);
+    let value = vec![b'v'; 1000];
+    for chunk in 0..100 {
+        let mut req = Vec::new();
+        for i in 0..100 {
+            req.extend_from_slice(format!("set ml:{chunk}:{i} 0 0 1000 noreply\r\n").as_bytes());
+            req.extend_from_slice(&value);
+            req.extend_from_slice(b"\r\n");
+        }
+        s.write_all(&req).unwrap();
+    }
+    s.write_all(b"mn\r\n").unwrap();
+    read_until(&mut s, b"MN\r\n", Duration::from_secs(10));
+    assert!(server.stat("bytes") <= 8 * 1024 * 1024);
+    assert!(server.stat("evictions") > 0);
+}
+
+/// shutdown: refused without -A; with -A the process exits 0.
+#[test]
+fn shutdown_command() {
+    let server = ServerProc::start(&["-t", "1"]);
+    let mut s = server.connect();
+    s.write_all(b"shutdown\r\n").unwrap();
+    assert_eq!(
+        read_until(&mut s, b"\r\n", Duration::from_secs(5)),
+        b"ERROR: shutdown not enabled\r\n"
+    );
+    s.write_all(b"shutdown now\r\n").unwrap();
+    assert_eq!(
+        read_until(&mut s, b"\r\n", Duration::from_secs(5)),
+        b"ERROR: shutdown not enabled\r\n"
+    );
+    let mut server = ServerProc::start(&["-t", "2", "-A"]);
+    let mut s = server.connect();
+    s.write_all(b"shutdown bogus\r\n").unwrap();
+    assert_eq!(
+        read_until(&mut s, b"\r\n", Duration::from_secs(5)),
+        b"CLIENT_ERROR invalid shutdown mode\r\n"
+    );
+    s.write_all(b"shutdown\r\n").unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            status = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let status = status.expect("tessera did not exit after shutdown");
+    assert!(status.success(), "{status:?}");
+}
+
+/// stats items / slabs / conns: memcached's shapes, consistent with the general stats.
+#[test]
+fn stats_items_slabs_conns() {
+    let server = ServerProc::start(&["-t", "2"]);
+    let mut s = server.connect();
+    let mut req = Vec::new();
+    for (i, size) in [10usize, 300, 5000, 100_000].iter().enumerate() {
+        for j in 0..5 {
+            req.extend_from_slice(format!("set sz{i}:{j} 0 0 {size}\r\n").as_bytes());
+            req.extend(std::iter::repeat_n(b'x', *size));
+            req.extend_from_slice(b"\r\n");
+        }
+    }
+    s.write_all(&req).unwrap();
+    read_exact_n(&mut s, 20 * 8).unwrap();
+    let items = server.stats("items");
+    let numbers: Vec<u64> = items
+        .iter()
+        .filter(|(k, _)| k.ends_with(":number"))
+        .map(|(_, v)| v.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 4, "four size classes: {items:?}");
+    assert_eq!(numbers.iter().sum::<u64>(), server.stat("curr_items"));
+    let requested: u64 = items
+        .iter()
+        .filter(|(k, _)| k.ends_with(":mem_requested"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(requested, server.stat("bytes"));
+    let slabs = server.stats("slabs");
+    let get = |k: &str| slabs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("active_slabs").as_deref(), Some("4"));
+    assert_eq!(get("1:chunk_size").as_deref(), Some("96"));
+    assert_eq!(get("1:used_chunks").as_deref(), Some("5"));
+    let conns = server.stats("conns");
+    assert!(
+        conns
+            .iter()
+            .any(|(k, v)| k.ends_with(":state") && v == "conn_listening")
+    );
+    assert!(
+        conns
+            .iter()
+            .any(|(k, v)| k.ends_with(":state") && v == "conn_parse_cmd")
+    );
+}

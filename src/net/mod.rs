@@ -192,6 +192,18 @@ const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
     let addr = listener.addr;
     let wire = wire_for(listener.mode, ctx.shared.tls.is_some());
+    {
+        use std::os::fd::AsRawFd;
+        ctx.shared.conns.add(
+            listener.socket.as_raw_fd(),
+            crate::server::ConnInfo {
+                addr: sock_name(&addr),
+                listen_addr: None,
+                state: "conn_listening",
+                last_cmd: Default::default(),
+            },
+        );
+    }
     let listener = into_glommio(listener.socket);
     loop {
         let mut stream = match listener.accept().await {
@@ -377,6 +389,14 @@ async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
     }
 }
 
+/// memcached's `stats conns` address form.
+fn sock_name(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(_) => format!("tcp:{a}"),
+        SocketAddr::V6(_) => format!("tcp6:{a}"),
+    }
+}
+
 /// A number for log lines, unique across executors.
 fn conn_id(ctx: &Ctx) -> u64 {
     ctx.shard.stats.total_connections.get() * ctx.shard.n as u64 + ctx.shard.id as u64
@@ -398,7 +418,33 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
         let kind = if is_tls { "TLS" } else { "plaintext" };
         eprintln!("<{id} new {kind} client connection from {peer}");
     }
-    let result = conn_loop(&mut transport, &ctx, id, &initial).await;
+    let last_cmd = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(ctx.shared.clock.now()));
+    let fd = {
+        use std::os::fd::AsRawFd;
+        let (fd, addr, listen_addr) = match &transport {
+            Transport::Plain(Stream::Tcp(s)) | Transport::Tls(s, _) => (
+                s.as_raw_fd(),
+                s.peer_addr().map(|a| sock_name(&a)).unwrap_or_default(),
+                s.local_addr().ok().map(|a| sock_name(&a)),
+            ),
+            // glommio hides a unix stream's fd: number it past any real fd instead.
+            Transport::Plain(Stream::Unix(_)) => {
+                ((1 << 24) + (id % (1 << 24)) as i32, "unix".into(), None)
+            }
+        };
+        ctx.shared.conns.add(
+            fd,
+            crate::server::ConnInfo {
+                addr,
+                listen_addr,
+                state: "conn_parse_cmd",
+                last_cmd: last_cmd.clone(),
+            },
+        );
+        fd
+    };
+    let result = conn_loop(&mut transport, &ctx, id, &initial, &last_cmd).await;
+    ctx.shared.conns.remove(fd);
     match &result {
         Err(e) if ctx.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
         _ if ctx.shared.verbose() > 1 => eprintln!("<{id} connection closed"),
@@ -427,6 +473,7 @@ async fn conn_loop(
     ctx: &Ctx,
     id: u64,
     initial: &[u8],
+    last_cmd: &std::sync::atomic::AtomicU32,
 ) -> std::io::Result<()> {
     let st = &ctx.shard.stats;
     let mut session = Session::new();
@@ -445,7 +492,13 @@ async fn conn_loop(
                 .await
                 {
                     Ok(n) => n,
-                    Err(glommio::GlommioError::TimedOut(_)) => return Ok(()),
+                    Err(glommio::GlommioError::TimedOut(_)) => {
+                        st.idle_kicks.incr();
+                        if ctx.shared.verbose() > 0 {
+                            eprintln!("<{id} idle for {idle}s: closing (idle_timeout)");
+                        }
+                        return Ok(());
+                    }
                     Err(e) => return Err(std::io::Error::other(e.to_string())),
                 }
             } else {
@@ -456,6 +509,7 @@ async fn conn_loop(
             }
         }
         pending_input = false;
+        last_cmd.store(ctx.shared.clock.now(), std::sync::atomic::Ordering::Relaxed);
         loop {
             let next = session.process(ctx, &mut output).await;
             let next = match output.resolve(ctx.mesh.as_deref()).await {

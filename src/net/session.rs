@@ -46,7 +46,7 @@ impl Ctx {
             .shard_mem_limit
             .load(std::sync::atomic::Ordering::Relaxed);
         stats.limit_maxbytes.set(mem as u64);
-        let store = Store::new(
+        let store = Store::with_classes(
             StoreLimits {
                 mem_limit: mem,
                 item_size_max: shared.config.item_size_max,
@@ -55,6 +55,7 @@ impl Ctx {
             0,
             1,
             stats.clone(),
+            shared.stats.classes(0),
         );
         Ctx {
             shard: Rc::new(Shard {
@@ -456,6 +457,9 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
                     ctx.shared.stats.reset();
                     output.out.extend_from_slice(b"RESET\r\n");
                 }
+                StatsKind::Items => crate::stats::render_items(&ctx.shared, &mut output.out),
+                StatsKind::Slabs => crate::stats::render_slabs(&ctx.shared, &mut output.out),
+                StatsKind::Conns => crate::stats::render_conns(&ctx.shared, &mut output.out),
                 StatsKind::Other => output.out.extend_from_slice(Reply::Error.bytes()),
             }
         }
@@ -501,6 +505,41 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
                     output,
                 );
             }
+        }
+        Request::CacheMemlimit { mb, noreply } => {
+            let per_shard = (mb as u64 * 1024 * 1024 / ctx.shard.n as u64) as usize;
+            ctx.shared
+                .shard_mem_limit
+                .store(per_shard, std::sync::atomic::Ordering::Relaxed);
+            output.resolve(ctx.mesh.as_deref()).await?;
+            let now = ctx.shard.clock.now();
+            ctx.shard.store.borrow_mut().set_mem_limit(per_shard, now);
+            if let Some(mesh) = &ctx.mesh {
+                mesh.memlimit_others(per_shard).await?;
+            }
+            if ctx.shared.verbose() > 0 {
+                eprintln!("tessera: maxbytes adjusted to {mb}m");
+            }
+            out_reply(output, b"OK\r\n", noreply);
+        }
+        Request::Shutdown { graceful } => {
+            if !ctx.shared.config.enable_shutdown {
+                output
+                    .out
+                    .extend_from_slice(b"ERROR: shutdown not enabled\r\n");
+                return Ok(());
+            }
+            let Some(graceful) = graceful else {
+                output
+                    .out
+                    .extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n");
+                return Ok(());
+            };
+            eprintln!(
+                "tessera: shutdown{} command received; exiting",
+                if graceful { " graceful" } else { "" }
+            );
+            crate::runtime::exit_now(&ctx.shared, 0);
         }
         Request::RefreshCerts { noreply } => match &ctx.shared.tls {
             None => out_reply(output, b"SERVER_ERROR TLS is not enabled (-Z)\r\n", noreply),

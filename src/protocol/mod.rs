@@ -62,6 +62,12 @@ pub enum StatsKind {
     Reset,
     /// `stats settings`
     Settings,
+    /// `stats items`
+    Items,
+    /// `stats slabs`
+    Slabs,
+    /// `stats conns`
+    Conns,
     /// Any other sub-command (answered `ERROR` until supported).
     Other,
 }
@@ -155,6 +161,19 @@ pub enum Request<'a> {
     MetaNoop,
     /// A meta command (mg ms md ma me).
     Meta(meta::MetaRequest<'a>),
+    /// cache_memlimit: a new memory limit in megabytes.
+    CacheMemlimit {
+        /// Megabytes.
+        mb: u32,
+        /// Suppress the reply.
+        noreply: bool,
+    },
+    /// shutdown [graceful].
+    Shutdown {
+        /// `Some(false)` now, `Some(true)` graceful, `None` an unknown mode (checked after
+        /// `-A`, as memcached does).
+        graceful: Option<bool>,
+    },
     /// refresh_certs: reload the TLS certificates.
     RefreshCerts {
         /// Suppress the reply.

@@ -287,12 +287,40 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                 (2, _) => StatsKind::General,
                 (_, b"reset") => StatsKind::Reset,
                 (_, b"settings") => StatsKind::Settings,
+                (_, b"items") => StatsKind::Items,
+                (_, b"slabs") => StatsKind::Slabs,
+                (_, b"conns") => StatsKind::Conns,
                 (_, b"detail") => return err(Reply::StatsDetailUsage, false),
                 _ => StatsKind::Other,
             };
             done(Request::Stats(kind))
         }
         b"mn" => done(Request::MetaNoop),
+        b"cache_memlimit" => {
+            if nt != 3 && nt != 4 {
+                return err(Reply::Error, false);
+            }
+            let noreply = t.noreply();
+            match strtoul32(t.get(1)) {
+                None => err(Reply::Error, noreply),
+                Some(mb) if mb < 8 => err(
+                    Reply::Line(b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"),
+                    noreply,
+                ),
+                Some(mb) if mb > 1_000_000_000 => err(
+                    Reply::Line(b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"),
+                    noreply,
+                ),
+                Some(mb) => done(Request::CacheMemlimit { mb, noreply }),
+            }
+        }
+        b"shutdown" => done(Request::Shutdown {
+            graceful: match (nt, t.get(1)) {
+                (2, _) => Some(false),
+                (3, b"graceful") => Some(true),
+                _ => None,
+            },
+        }),
         [b'm', _] => super::meta::parse(buf, consumed, &t.toks[..t.n], line, limits),
         b"refresh_certs" => done(Request::RefreshCerts {
             noreply: t.noreply(),

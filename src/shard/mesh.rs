@@ -23,6 +23,13 @@ pub enum Envelope {
         /// Where the replies go.
         reply: oneshot::Sender<BatchReply>,
     },
+    /// cache_memlimit: this shard's new memory limit in bytes.
+    MemLimit {
+        /// Bytes for this shard.
+        bytes: usize,
+        /// Acknowledged when done.
+        reply: oneshot::Sender<()>,
+    },
     /// flush_all on this shard.
     Flush {
         /// Delay in client exptime form.
@@ -107,6 +114,27 @@ impl Mesh {
         Ok(())
     }
 
+    /// Sets every other shard's memory limit and waits until all have applied it.
+    pub async fn memlimit_others(&self, bytes: usize) -> Result<(), PeerGone> {
+        let me = self.senders.peer_id();
+        let mut waits = Vec::new();
+        for to in 0..self.senders.nr_consumers() {
+            if to == me {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            self.senders
+                .send_to(to, Envelope::MemLimit { bytes, reply: tx })
+                .await
+                .map_err(|_| PeerGone)?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| PeerGone)?;
+        }
+        Ok(())
+    }
+
     /// Closes this executor's sending side (shutdown).
     pub fn close(&self) {
         self.senders.close();
@@ -145,6 +173,11 @@ fn handle(shard: &Shard, env: Envelope) {
             }
             // The caller may have gone away (connection closed): nothing to do then.
             let _ = reply.send(out);
+        }
+        Envelope::MemLimit { bytes, reply } => {
+            let now = shard.clock.now();
+            shard.store.borrow_mut().set_mem_limit(bytes, now);
+            let _ = reply.send(());
         }
         Envelope::Flush { delay, reply } => {
             shard.flush(delay);

@@ -233,10 +233,13 @@ impl Shard {
         if !f.no_update {
             store.touch_read_at(idx, now);
         }
+        let class = store.class_stats(store.item(idx).total);
         if ttl_set {
+            class.touch_hits.incr();
             st.cmd_touch.incr();
             st.touch_hits.incr();
         } else {
+            class.get_hits.incr();
             st.cmd_get.incr();
             st.get_hits.incr();
         }
@@ -272,10 +275,18 @@ impl Shard {
             },
             now,
         );
+        let class = store.class_stats(crate::store::item_total(op.key.len(), op.data.len()));
+        class.cmd_set.incr();
         if mode == StoreMode::Cas {
             match r {
-                StoreResult::Stored => st.cas_hits.incr(),
-                StoreResult::Exists => st.cas_badval.incr(),
+                StoreResult::Stored => {
+                    class.cas_hits.incr();
+                    st.cas_hits.incr()
+                }
+                StoreResult::Exists => {
+                    class.cas_badval.incr();
+                    st.cas_badval.incr()
+                }
                 StoreResult::NotFound => st.cas_misses.incr(),
                 _ => {}
             }
@@ -342,6 +353,7 @@ impl Shard {
                     store.bump_cas(idx, f.new_cas);
                     b"HD"
                 } else {
+                    store.class_stats(store.item(idx).total).delete_hits.incr();
                     store.delete(op.key, hash, now);
                     st.delete_hits.incr();
                     b"HD"
@@ -369,9 +381,12 @@ impl Shard {
         let mut created = false;
         let (value, idx) = match (r, idx) {
             (ArithResult::Value(v), Some(i)) => {
+                let class = store.class_stats(store.item(i).total);
                 if incr {
+                    class.incr_hits.incr();
                     st.incr_hits.incr();
                 } else {
+                    class.decr_hits.incr();
                     st.decr_hits.incr();
                 }
                 if f.quiet {

@@ -239,10 +239,13 @@ impl Shard {
                     }
                 };
                 store.touch_read(idx);
+                let class = store.class_stats(store.item(idx).total);
                 if let Some(e) = touch {
+                    class.touch_hits.incr();
                     store.set_exptime(idx, self.clock.exptime(e, now));
                     st.touch_hits.incr();
                 } else {
+                    class.get_hits.incr();
                     st.get_hits.incr();
                 }
                 let it = store.item(idx);
@@ -257,12 +260,21 @@ impl Shard {
                 cas,
             } => {
                 st.cmd_set.incr();
+                let class = store.class_stats(crate::store::item_total(key.len(), data.len()));
+                class.cmd_set.incr();
                 let exp = self.clock.exptime(exptime, now);
                 let r = store.store(mode, key, hash, flags, exp, data, cas, now);
                 if mode == StoreMode::Cas {
+                    let class = store.class_stats(crate::store::item_total(key.len(), data.len()));
                     match r {
-                        StoreResult::Stored => st.cas_hits.incr(),
-                        StoreResult::Exists => st.cas_badval.incr(),
+                        StoreResult::Stored => {
+                            class.cas_hits.incr();
+                            st.cas_hits.incr()
+                        }
+                        StoreResult::Exists => {
+                            class.cas_badval.incr();
+                            st.cas_badval.incr()
+                        }
                         StoreResult::NotFound => st.cas_misses.incr(),
                         _ => {}
                     }
@@ -291,7 +303,12 @@ impl Shard {
                 out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
             }
             KeyOp::Delete { key } => {
-                if store.delete(key, hash, now) {
+                let total = match store.lookup(key, hash, now) {
+                    Lookup::Hit(i) => store.item(i).total,
+                    _ => 0,
+                };
+                if total > 0 && store.delete(key, hash, now) {
+                    store.class_stats(total).delete_hits.incr();
                     st.delete_hits.incr();
                     out.extend_from_slice(b"DELETED\r\n");
                 } else {
@@ -299,33 +316,38 @@ impl Shard {
                     out.extend_from_slice(b"NOT_FOUND\r\n");
                 }
             }
-            KeyOp::Arith { incr, key, delta } => match store.arith(key, hash, incr, delta, now) {
-                ArithResult::Value(v) => {
-                    if incr {
-                        st.incr_hits.incr();
-                    } else {
-                        st.decr_hits.incr();
+            KeyOp::Arith { incr, key, delta } => {
+                match store.arith_with(key, hash, incr, delta, None, None, now) {
+                    (ArithResult::Value(v), idx) => {
+                        let class = store.class_stats(idx.map_or(0, |i| store.item(i).total));
+                        if incr {
+                            class.incr_hits.incr();
+                            st.incr_hits.incr();
+                        } else {
+                            class.decr_hits.incr();
+                            st.decr_hits.incr();
+                        }
+                        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                        out.extend_from_slice(b"\r\n");
                     }
-                    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                }
-                ArithResult::NotFound => {
-                    if incr {
-                        st.incr_misses.incr();
-                    } else {
-                        st.decr_misses.incr();
+                    (ArithResult::NotFound, _) => {
+                        if incr {
+                            st.incr_misses.incr();
+                        } else {
+                            st.decr_misses.incr();
+                        }
+                        out.extend_from_slice(b"NOT_FOUND\r\n");
                     }
-                    out.extend_from_slice(b"NOT_FOUND\r\n");
+                    (ArithResult::NonNumeric, _) => out.extend_from_slice(
+                        b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+                    ),
+                    (ArithResult::OutOfMemory, _) => {
+                        out.extend_from_slice(b"SERVER_ERROR out of memory\r\n")
+                    }
+                    // Only meta arithmetic compares a cas.
+                    (ArithResult::Exists, _) => out.extend_from_slice(b"EXISTS\r\n"),
                 }
-                ArithResult::NonNumeric => out.extend_from_slice(
-                    b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
-                ),
-                ArithResult::OutOfMemory => {
-                    out.extend_from_slice(b"SERVER_ERROR out of memory\r\n")
-                }
-                // Only meta arithmetic compares a cas.
-                ArithResult::Exists => out.extend_from_slice(b"EXISTS\r\n"),
-            },
+            }
             // Handled before the store was borrowed.
             KeyOp::Meta(_) => {}
             KeyOp::Touch { key, exptime } => {
@@ -333,6 +355,7 @@ impl Shard {
                 match store.lookup(key, hash, now) {
                     Lookup::Hit(idx) => {
                         store.set_exptime(idx, self.clock.exptime(exptime, now));
+                        store.class_stats(store.item(idx).total).touch_hits.incr();
                         st.touch_hits.incr();
                         out.extend_from_slice(b"TOUCHED\r\n");
                     }

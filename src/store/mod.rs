@@ -294,6 +294,10 @@ pub struct Store {
     /// flush_all with delay: items stored at or before this rel time are invalid once it passes.
     oldest_live: RelTime,
     stats: std::sync::Arc<ShardStats>,
+    /// Per reporting slab class (see [`slabs`]).
+    classes: crate::stats::ShardClasses,
+    /// Chunk sizes of the reporting classes.
+    class_sizes: Vec<usize>,
 }
 
 /// How many queue entries one no-evict (`-M`) store may scan for expired items.
@@ -307,7 +311,25 @@ impl Store {
         shards: usize,
         stats: std::sync::Arc<ShardStats>,
     ) -> Self {
+        let classes = std::sync::Arc::new(
+            (0..crate::stats::MAX_CLASSES)
+                .map(|_| crate::stats::ClassStats::default())
+                .collect(),
+        );
+        Self::with_classes(limits, shard, shards, stats, classes)
+    }
+
+    /// [`Store::new`] reporting per-class counters into `classes`.
+    pub fn with_classes(
+        limits: StoreLimits,
+        shard: usize,
+        shards: usize,
+        stats: std::sync::Arc<ShardStats>,
+        classes: crate::stats::ShardClasses,
+    ) -> Self {
         Store {
+            classes,
+            class_sizes: slabs::class_sizes(limits.item_size_max),
             table: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -331,10 +353,21 @@ impl Store {
         self.limits
     }
 
-    /// Changes the memory limit at run time (`cache_memlimit`); evicts down to it lazily.
-    pub fn set_mem_limit(&mut self, bytes: usize) {
+    /// Changes the memory limit at run time (`cache_memlimit`), evicting down to it now
+    /// (with `-M`, only expired items go; the rest stays until deleted or expired).
+    pub fn set_mem_limit(&mut self, bytes: usize, now: RelTime) {
         self.limits.mem_limit = bytes;
         self.stats.limit_maxbytes.set(bytes as u64);
+        while self.used > self.limits.mem_limit {
+            let freed = if self.limits.evict {
+                self.evict_one(None, now)
+            } else {
+                self.reclaim_one(None, now)
+            };
+            if !freed {
+                break;
+            }
+        }
     }
 
     /// Live items (including expired ones not yet reclaimed).
@@ -350,6 +383,26 @@ impl Store {
     /// Bytes of items, as counted against the limit.
     pub fn used(&self) -> usize {
         self.used
+    }
+
+    /// The reporting class counters for an item of `total` bytes.
+    pub fn class_stats(&self, total: usize) -> &crate::stats::ClassStats {
+        let i = self
+            .class_sizes
+            .partition_point(|&s| s < total)
+            .min(self.class_sizes.len() - 1);
+        &self.classes[i]
+    }
+
+    /// Age in seconds of the item at the head of the eviction queues (what goes next).
+    pub fn eviction_age(&self, now: RelTime) -> u32 {
+        let head = |q: &VecDeque<u32>| {
+            q.iter()
+                .map(|&i| &self.slots[i as usize])
+                .find(|s| s.live())
+                .map(|s| now.saturating_sub(s.atime))
+        };
+        head(&self.main).or_else(|| head(&self.small)).unwrap_or(0)
     }
 
     fn next_cas(&mut self) -> u64 {
@@ -431,6 +484,12 @@ impl Store {
         s.data = s.data[..klen].to_vec().into_boxed_slice();
         let new = s.total();
         let in_main = s.state & IN_MAIN != 0;
+        let c = self.class_stats(old);
+        c.number.sub(1);
+        c.mem_requested.sub(old as u64);
+        let c = self.class_stats(new);
+        c.number.incr();
+        c.mem_requested.add(new as u64);
         self.used = self.used - old + new;
         if !in_main {
             self.small_bytes = self.small_bytes - old + new;
@@ -644,6 +703,12 @@ impl Store {
             s.freq = (s.freq + 1).min(MAX_FREQ);
             s.state &= !(FETCHED | STALE | TOKEN_SENT | KEY_BINARY);
             let in_main = s.state & IN_MAIN != 0;
+            let old_class = self.class_stats(old_total);
+            old_class.number.sub(1);
+            old_class.mem_requested.sub(old_total as u64);
+            let class = self.class_stats(total);
+            class.number.incr();
+            class.mem_requested.add(total as u64);
             self.used = self.used - old_total + total;
             if !in_main {
                 self.small_bytes = self.small_bytes - old_total + total;
@@ -684,8 +749,14 @@ impl Store {
             self.small.push_back(idx);
             self.small_bytes += total;
         }
+        let class = self.class_stats(total);
+        class.number.incr();
+        class.mem_requested.add(total as u64);
         self.used += total;
         self.items += 1;
+        if self.items == 1 {
+            st.eviction_head_atime.set(now as u64);
+        }
         st.curr_items.set(self.items as u64);
         st.bytes.set(self.used as u64);
         Some(idx)
@@ -706,6 +777,7 @@ impl Store {
                 // -M: only expired, flushed or deleted items may go.
                 if scans >= NOEVICT_SCAN || !self.reclaim_one(keep, now) {
                     self.stats.outofmemory.incr();
+                    self.class_stats(need).outofmemory.incr();
                     return false;
                 }
                 scans += 1;
@@ -727,6 +799,9 @@ impl Store {
         if let Ok(e) = self.table.find_entry(table_hash(hash), |&i| i == idx) {
             e.remove();
         }
+        let class = self.class_stats(total);
+        class.number.sub(1);
+        class.mem_requested.sub(total as u64);
         self.used -= total;
         if !in_main {
             self.small_bytes -= total;
@@ -749,9 +824,12 @@ impl Store {
             return false;
         }
         let unfetched = s.state & FETCHED == 0;
+        let class = self.class_stats(s.total());
+        class.reclaimed.incr();
         self.stats.reclaimed.incr();
         if unfetched {
             self.stats.expired_unfetched.incr();
+            class.expired_unfetched.incr();
         }
         self.unlink(idx);
         true
@@ -809,16 +887,35 @@ impl Store {
                 self.main.push_back(idx);
                 continue;
             }
-            let unfetched = self.slots[idx as usize].state & FETCHED == 0;
+            let victim = &self.slots[idx as usize];
+            let unfetched = victim.state & FETCHED == 0;
+            let class = self.class_stats(victim.total());
+            class.evicted.incr();
+            class
+                .evicted_time
+                .set(now.saturating_sub(victim.atime) as u64);
+            if victim.exptime != 0 {
+                class.evicted_nonzero.incr();
+            }
             self.stats.evictions.incr();
             if unfetched {
                 self.stats.evicted_unfetched.incr();
+                class.evicted_unfetched.incr();
             }
             self.unlink(idx);
             self.release(idx);
+            self.note_head(now);
             return true;
         }
         false
+    }
+
+    /// Records the access time of the item that would be evicted next (`stats items` age).
+    fn note_head(&self, now: RelTime) {
+        let age = self.eviction_age(now);
+        self.stats
+            .eviction_head_atime
+            .set(now.saturating_sub(age) as u64);
     }
 
     /// `-M`: looks at the head of each queue for an expired, flushed or deleted item.
@@ -972,6 +1069,10 @@ impl Store {
         self.oldest_live = 0;
         self.stats.curr_items.set(0);
         self.stats.bytes.set(0);
+        for c in self.classes.iter() {
+            c.number.set(0);
+            c.mem_requested.set(0);
+        }
     }
 
     /// Checks internal invariants (tests).
@@ -988,6 +1089,10 @@ impl Store {
             .map(|s| s.total())
             .sum();
         assert_eq!(small, self.small_bytes, "small bytes");
+        let class_items: u64 = self.classes.iter().map(|c| c.number.get()).sum();
+        let class_bytes: u64 = self.classes.iter().map(|c| c.mem_requested.get()).sum();
+        assert_eq!(class_items, self.items as u64, "per-class item counts");
+        assert_eq!(class_bytes, self.used as u64, "per-class bytes");
         assert!(self.used <= self.limits.mem_limit, "over the limit");
     }
 }
