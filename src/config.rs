@@ -1424,7 +1424,9 @@ Usage: tessera [options]
 -l, --listen=<addr>       interface to listen on (default: {listen})
                           comma separated, may be given more than once;
                           forms: <ip>, <ip>:<port>, [<ipv6>]:<port>, <host>;
-                          TLS prefixes notls:, mtls:, permissive: are kept
+                          with -Z, prefixes choose per listener: notls: (plaintext),
+                          mtls: (client certificate required), permissive:
+                          (TLS or plaintext, by the first byte)
 -d, --daemon              (ignored: run under systemd instead)
 -r, --enable-coredumps    (ignored: set the core limit outside)
 -u, --user=<user>         (ignored: start tessera as the user it should run as)
@@ -1478,10 +1480,12 @@ Usage: tessera [options]
    - ssl_verify_mode:     peer certificate verification mode (default: 0, none)
    - ssl_ciphers:         cipher list to use
    - ssl_ca_cert:         PEM file of acceptable client CAs
-   - ssl_wbuf_size:       per-connection TLS output buffer in kilobytes
+   - ssl_wbuf_size:       size in kilobytes of the TLS output buffers, shared
+                          per thread, not per connection (default: 16)
    - ssl_session_cache:   enable the server-side TLS session cache
    - ssl_kernel_tls:      enable kernel TLS offload
    - ssl_min_version:     minimum protocol version (default: tlsv1.2)
+   - ssl_handshake_timeout: seconds a TLS handshake may take (default: 10)
    accepted and ignored, with a warning: maxconns_fast, hashpower,
      no_hashexpand, hash_algorithm, lru_crawler, lru_crawler_sleep,
      lru_crawler_tocrawl, lru_maintainer, hot_lru_pct, warm_lru_pct,

@@ -267,9 +267,9 @@ async fn executor_main(
         stats: shard_stats,
         clock: shared.clock,
     });
-    if let Some(receivers) = receivers {
-        glommio::spawn_local(mesh::serve(receivers, shard.clone())).detach();
-    }
+    // Every executor serves its shard to the others for as long as the process runs, even
+    // one with no listener of its own (with -s, only executor 0 accepts).
+    let mesh_task = receivers.map(|r| glommio::spawn_local(mesh::serve(r, shard.clone())));
     let ctx = Rc::new(Ctx {
         shard,
         mesh,
@@ -310,6 +310,9 @@ async fn executor_main(
         )));
     }
     for t in tasks {
+        t.await;
+    }
+    if let Some(t) = mesh_task {
         t.await;
     }
     Ok(())

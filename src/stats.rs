@@ -119,6 +119,19 @@ macro_rules! class_stats {
                 $(into.$c = into.$c.wrapping_add(self.$c.get());)*
             }
         }
+
+        impl ClassSnapshot {
+            /// Counters minus a `stats reset` baseline; the gauges (`number`,
+            /// `mem_requested`, `evicted_time`) stay as they are.
+            pub fn minus(mut self, base: &ClassSnapshot) -> ClassSnapshot {
+                let (number, mem, etime) = (self.number, self.mem_requested, self.evicted_time);
+                $(self.$c = self.$c.wrapping_sub(base.$c);)*
+                self.number = number;
+                self.mem_requested = mem;
+                self.evicted_time = etime;
+                self
+            }
+        }
     };
 }
 
@@ -137,6 +150,7 @@ pub struct StatsHub {
     shards: Vec<std::sync::Arc<ShardStats>>,
     classes: Vec<ShardClasses>,
     baseline: Mutex<Snapshot>,
+    class_baseline: Mutex<Vec<ClassSnapshot>>,
 }
 
 impl StatsHub {
@@ -150,6 +164,7 @@ impl StatsHub {
                 })
                 .collect(),
             baseline: Mutex::new(Snapshot::default()),
+            class_baseline: Mutex::new(vec![ClassSnapshot::default(); MAX_CLASSES]),
         }
     }
 
@@ -158,8 +173,7 @@ impl StatsHub {
         self.classes[i].clone()
     }
 
-    /// Per-class counters summed over shards (index 0 = class 1).
-    pub fn class_snapshot(&self) -> Vec<ClassSnapshot> {
+    fn class_totals(&self) -> Vec<ClassSnapshot> {
         let mut out = vec![ClassSnapshot::default(); MAX_CLASSES];
         for shard in &self.classes {
             for (c, o) in shard.iter().zip(out.iter_mut()) {
@@ -167,6 +181,21 @@ impl StatsHub {
             }
         }
         out
+    }
+
+    /// Per-class counters summed over shards, less the `stats reset` baseline
+    /// (index 0 = class 1).
+    pub fn class_snapshot(&self) -> Vec<ClassSnapshot> {
+        let base = self
+            .class_baseline
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        self.class_totals()
+            .into_iter()
+            .zip(base.iter().chain(std::iter::repeat(&ClassSnapshot::default())))
+            .map(|(t, b)| t.minus(b))
+            .collect()
     }
 
     /// Shard `i`'s counters.
@@ -197,6 +226,10 @@ impl StatsHub {
         }
         if let Ok(mut b) = self.baseline.lock() {
             *b = total;
+        }
+        let classes = self.class_totals();
+        if let Ok(mut b) = self.class_baseline.lock() {
+            *b = classes;
         }
     }
 }
@@ -265,9 +298,11 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "touch_misses", s.touch_misses);
     stat(out, "store_too_large", s.store_too_large);
     stat(out, "store_no_memory", s.store_no_memory);
-    stat(out, "idle_kicks", s.idle_kicks);
     stat(out, "auth_cmds", 0);
     stat(out, "auth_errors", 0);
+    if shared.config.idle_timeout_secs > 0 {
+        stat(out, "idle_kicks", s.idle_kicks);
+    }
     stat(out, "bytes_read", s.bytes_read);
     stat(out, "bytes_written", s.bytes_written);
     stat(out, "limit_maxbytes", limit);

@@ -206,8 +206,7 @@ pub enum Next {
 
 /// Most output one pass builds before it is written (pipelines of big values).
 const PASS_OUTPUT_MAX: usize = 256 * 1024;
-/// Most requests one pass handles, so one connection cannot hold its executor for long.
-const PASS_REQUESTS_MAX: usize = 512;
+
 
 /// One connection's input state.
 #[derive(Debug)]
@@ -305,7 +304,10 @@ impl Session {
             if self.start == self.end {
                 return Next::Read;
             }
-            if handled >= PASS_REQUESTS_MAX || output.out.len() >= PASS_OUTPUT_MAX {
+            // memcached's -R: requests one connection may run before others get a turn.
+            if handled >= ctx.shared.config.reqs_per_event as usize
+                || output.out.len() >= PASS_OUTPUT_MAX
+            {
                 return Next::Again;
             }
             let buf = &self.rbuf[self.start..self.end];

@@ -105,15 +105,20 @@ impl TlsSettings {
         if verify_mode != VerifyMode::None && ca_cert.is_none() {
             return Err("ssl_verify_mode 1-3 needs -o ssl_ca_cert=FILE to verify clients".into());
         }
+        // memcached 1.6 takes 0-3 (TLS 1.0 .. 1.3) and prints tlsvX.Y; both spellings work.
         let min_version = match get("ssl_min_version").unwrap_or("tlsv1.2") {
-            "tlsv1.2" => MinVersion::Tls12,
-            "tlsv1.3" => MinVersion::Tls13,
-            v @ ("tlsv1" | "tlsv1.0" | "tlsv1.1") => {
+            "tlsv1.2" | "2" => MinVersion::Tls12,
+            "tlsv1.3" | "3" => MinVersion::Tls13,
+            v @ ("tlsv1" | "tlsv1.0" | "tlsv1.1" | "0" | "1") => {
                 return Err(format!(
                     "ssl_min_version: {v} is not supported (TLS 1.2 and 1.3 only); use tlsv1.2"
                 ));
             }
-            v => return Err(format!("ssl_min_version: '{v}' is not tlsv1.2 or tlsv1.3")),
+            v => {
+                return Err(format!(
+                    "ssl_min_version: '{v}' is not tlsv1.2 (2) or tlsv1.3 (3)"
+                ));
+            }
         };
         let ciphers = get("ssl_ciphers").map(str::to_string);
         if let Some(c) = &ciphers {
