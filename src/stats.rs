@@ -193,7 +193,10 @@ impl StatsHub {
             .unwrap_or_default();
         self.class_totals()
             .into_iter()
-            .zip(base.iter().chain(std::iter::repeat(&ClassSnapshot::default())))
+            .zip(
+                base.iter()
+                    .chain(std::iter::repeat(&ClassSnapshot::default())),
+            )
             .map(|(t, b)| t.minus(b))
             .collect()
     }

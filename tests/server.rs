@@ -318,21 +318,42 @@ fn help_and_version() {
 }
 
 /// `-s PATH -a MASK`: a unix socket with that mode serves the protocol; TCP is off (as in
-/// memcached); a stale socket file left by a killed server is replaced.
+/// memcached); keys of every shard answer through it; a stale socket file left by a killed
+/// server is replaced.
 #[test]
 fn unix_socket_listener() {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixStream;
+    /// Kills the server even when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let dir = std::env::temp_dir().join(format!("tessera-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.sock");
     for round in 0..2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(["-s", path.to_str().unwrap(), "-a", "700", "-t", "2"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Kill(
+            Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .args(["-s", path.to_str().unwrap(), "-a", "700", "-t", "2", "-v"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // Wait until this server has replaced the stale file: a socket whose process was
+        // just killed can still accept for a moment (io_uring tears down asynchronously).
+        let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening on") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+            assert!(n > 0, "tessera exited before listening");
+        }
         let mut s = None;
         for _ in 0..200 {
             if let Ok(c) = UnixStream::connect(&path) {
@@ -345,19 +366,30 @@ fn unix_socket_listener() {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "round {round}");
-        s.write_all(b"set u 0 0 2\r\nhi\r\nget u\r\nmn\r\n")
-            .unwrap();
+        // keys of both shards: the executor that accepts unix connections forwards the rest
+        let mut req = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..20 {
+            req.extend_from_slice(format!("set u{i} 0 0 2\r\nhi\r\nget u{i}\r\n").as_bytes());
+            expect
+                .extend_from_slice(format!("STORED\r\nVALUE u{i} 0 2\r\nhi\r\nEND\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"mn\r\n");
+        expect.extend_from_slice(b"MN\r\n");
+        s.write_all(&req).unwrap();
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 256];
+        let mut chunk = [0u8; 4096];
         while !buf.ends_with(b"MN\r\n") {
-            let n = s.read(&mut chunk).unwrap();
+            let n = s.read(&mut chunk).expect("reply in time");
             assert!(n > 0, "closed");
             buf.extend_from_slice(&chunk[..n]);
         }
-        assert_eq!(buf, b"STORED\r\nVALUE u 0 2\r\nhi\r\nEND\r\nMN\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&buf),
+            String::from_utf8_lossy(&expect)
+        );
         // killed: the socket file stays behind, and the next start must cope with it
-        child.kill().unwrap();
-        child.wait().unwrap();
+        drop(child);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

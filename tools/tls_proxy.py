@@ -60,11 +60,21 @@ async def close(writer):
 class Proxy:
     def __init__(self, args):
         self.target = args.connect
+        self.unix = args.connect_unix
         self.server_hostname = args.server_hostname
-        self.ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=args.cafile)
-        if args.cert:
-            self.ctx.load_cert_chain(args.cert, args.key)
+        self.ctx = None
+        if self.unix is None:
+            self.ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=args.cafile)
+            if args.cert:
+                self.ctx.load_cert_chain(args.cert, args.key)
         self.tasks = set()
+
+    def _open(self):
+        if self.unix is not None:
+            return asyncio.open_unix_connection(self.unix)
+        return asyncio.open_connection(
+            *self.target, ssl=self.ctx, server_hostname=self.server_hostname
+        )
 
     async def handle(self, c_reader, c_writer):
         task = asyncio.current_task()
@@ -74,14 +84,10 @@ class Proxy:
         pumps = []
         try:
             try:
-                u_reader, u_writer = await asyncio.wait_for(
-                    asyncio.open_connection(
-                        *self.target, ssl=self.ctx, server_hostname=self.server_hostname
-                    ),
-                    CONNECT_TIMEOUT,
-                )
+                u_reader, u_writer = await asyncio.wait_for(self._open(), CONNECT_TIMEOUT)
             except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
-                log(f"{peer}: cannot reach {self.target[0]}:{self.target[1]} over TLS: {e!r}")
+                where = self.unix or f"{self.target[0]}:{self.target[1]} over TLS"
+                log(f"{peer}: cannot reach {where}: {e!r}")
                 return
             up = asyncio.ensure_future(pump(c_reader, u_writer, f"{peer} -> server"))
             down = asyncio.ensure_future(pump(u_reader, c_writer, f"server -> {peer}"))
@@ -126,13 +132,19 @@ class Proxy:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--listen", required=True, type=host_port, help="HOST:PORT to accept on")
-    p.add_argument("--connect", required=True, type=host_port, help="TLS server HOST:PORT")
-    p.add_argument("--cafile", required=True, help="CA file to verify the server with")
+    p.add_argument("--connect", type=host_port, help="TLS server HOST:PORT")
+    p.add_argument("--connect-unix", metavar="PATH",
+                   help="relay to this unix socket instead (plaintext: no TLS)")
+    p.add_argument("--cafile", help="CA file to verify the server with (TLS)")
     p.add_argument("--cert", help="client certificate (PEM)")
     p.add_argument("--key", help="client private key (PEM)")
     p.add_argument("--server-hostname", default="localhost",
                    help="name to verify the server certificate for (default: localhost)")
     args = p.parse_args()
+    if (args.connect is None) == (args.connect_unix is None):
+        p.error("give exactly one of --connect and --connect-unix")
+    if args.connect is not None and not args.cafile:
+        p.error("--connect (TLS) needs --cafile")
     if bool(args.cert) != bool(args.key):
         p.error("--cert and --key go together")
     try:

@@ -143,7 +143,9 @@ pub async fn accept_unix(path: std::path::PathBuf, mask: u32, ctx: Rc<Ctx>) {
 }
 
 /// Prepares a unix socket path on the main thread: a stale socket file is removed (as
-/// memcached does) and a trial bind surfaces permission or path errors before startup.
+/// memcached does), and a path that is not a socket, or a directory that does not exist or
+/// is not writable, is refused before startup. (No trial bind: a client connecting to it in
+/// that moment would be reset.)
 pub fn check_unix_path(path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -156,9 +158,29 @@ pub fn check_unix_path(path: &std::path::Path) -> std::io::Result<()> {
             ));
         }
     }
-    let probe = std::os::unix::net::UnixListener::bind(path)?;
-    drop(probe);
-    std::fs::remove_file(path)
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let meta = std::fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    if nix::unistd::access(
+        dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .is_err()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("cannot create files in {}", dir.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// A taken `-c` slot, returned (and counted) when dropped, whatever path the connection took.

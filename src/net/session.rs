@@ -207,7 +207,6 @@ pub enum Next {
 /// Most output one pass builds before it is written (pipelines of big values).
 const PASS_OUTPUT_MAX: usize = 256 * 1024;
 
-
 /// One connection's input state.
 #[derive(Debug)]
 pub struct Session {

@@ -10,7 +10,9 @@
 # then runs, against the first one:
 #   (a) memccapable -a (ASCII protocol tests only; all must pass)
 #   (b) pytest tests/clients/test_pymemcache.py (TESSERA_ADDR / TESSERA_ADDR2 set;
-#       the second instance is only used by the HashClient test)
+#       the second instance is only used by the HashClient test) and
+#       tests/clients/test_tools.py (memcached_exporter's parsing of stats, memcached-tool,
+#       the format of every stats reply), in one pytest run, in that order
 # then, when SERVER_BIN is tessera (skipped with a message otherwise, e.g. memcached),
 # a TLS stage:
 #   (c) certificates from `SERVER_BIN certs`, a third instance with -Z (TLS only),
@@ -163,10 +165,11 @@ mcc_fail=$MCC_FAIL
 check_alive memccapable
 
 echo
-echo "=== pytest tests/clients/test_pymemcache.py against 127.0.0.1:$PORT1 (+ :$PORT2) ==="
+echo "=== pytest tests/clients/test_pymemcache.py test_tools.py against 127.0.0.1:$PORT1 (+ :$PORT2) ==="
 set +e
 TESSERA_ADDR="127.0.0.1:$PORT1" TESSERA_ADDR2="127.0.0.1:$PORT2" \
-    timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_pymemcache.py"
+    timeout 400 python3 -m pytest -q -rs -p no:cacheprovider \
+    "$HERE/test_pymemcache.py" "$HERE/test_tools.py"
 py_rc=$?
 set -e
 if [ "$py_rc" -eq 0 ]; then
@@ -252,6 +255,38 @@ else
         tls_summary="TLS FAILED: memccapable via tls_proxy $tls_mcc, pytest test_tls $tls_py"
         status=1
     fi
+
+    echo
+    echo "=== unix socket stage: memccapable through a TCP -> unix relay ==="
+    SOCK="$WORK/tessera.sock"
+    unix_log="$WORK/server-unix.log"
+    "$SERVER_BIN" -s "$SOCK" -a 700 -t 2 >"$unix_log" 2>&1 &
+    SERVER_PIDS+=("$!")
+    SERVER_LOGS+=("$unix_log")
+    for _ in $(seq 100); do  # up to 10 s
+        [ -S "$SOCK" ] && break
+        sleep 0.1
+    done
+    [ -S "$SOCK" ] || { echo "error: no unix socket at $SOCK within 10 s" >&2; exit 1; }
+    relay_log="$WORK/unix_relay.log"
+    python3 "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 --connect-unix "$SOCK" \
+        >"$relay_log" 2>&1 &
+    SERVER_PIDS+=("$!")
+    SERVER_LOGS+=("$relay_log")
+    RELAY_PORT=
+    for _ in $(seq 100); do
+        RELAY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$relay_log" | head -n 1)
+        [ -n "$RELAY_PORT" ] && break
+        sleep 0.1
+    done
+    [ -n "$RELAY_PORT" ] || { echo "error: unix relay did not start" >&2; exit 1; }
+    if run_memccapable "memccapable over a unix socket" "$RELAY_PORT"; then
+        unix_summary="unix socket: memccapable $MCC_PASS/$((MCC_PASS + MCC_FAIL))"
+    else
+        unix_summary="unix socket FAILED: memccapable $MCC_PASS/$((MCC_PASS + MCC_FAIL))"
+        status=1
+    fi
+    tls_summary="$tls_summary; $unix_summary"
 fi
 
 echo

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# TLS vs plaintext on one tessera, in one command: builds release, makes a dev certificate in a
+# temp dir, starts tessera with a TLS listener and a plaintext (notls:) listener, runs
+# tessera-bench --compare over both (alternating rounds), prints the table and writes the plot.
+#
+#   bench/compare.sh [SVG] [-- extra tessera-bench options]
+#   bench/compare.sh docs/img/tls-vs-plain.svg -- --pipeline 16 --time 10s
+#
+# SVG defaults to docs/img/tls-vs-plain.svg. Environment: THREADS (tessera -t, default 1),
+# TIME (per round, default 5s), ROUNDS (default 3), CONNS (default 50). On a machine with two
+# or more CPUs and THREADS=1, tessera is pinned to CPU 1 and the client to CPU 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SVG=docs/img/tls-vs-plain.svg
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then SVG=$1; shift; fi
+if [ $# -gt 0 ] && [ "$1" = "--" ]; then shift; fi
+THREADS=${THREADS:-1}
+TIME=${TIME:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-50}
+
+cargo build --release --bin tessera --bin tessera-bench
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "compare.sh: nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+
+server_pin=()
+client_pin=()
+if [ "$THREADS" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    server_pin=(taskset -c 1)
+    client_pin=(taskset -c 0)
+fi
+
+target/release/tessera certs --out "$tmp/certs" >/dev/null
+tls_port=$(free_port)
+plain_port=$(free_port)
+"${server_pin[@]}" target/release/tessera -t "$THREADS" \
+    -l "127.0.0.1:$tls_port,notls:127.0.0.1:$plain_port" \
+    -Z -o "ssl_chain_cert=$tmp/certs/server.pem,ssl_key=$tmp/certs/server.key" &
+pids+=($!)
+wait_port "$tls_port"
+wait_port "$plain_port"
+
+mkdir -p "$(dirname "$SVG")"
+"${client_pin[@]}" target/release/tessera-bench --compare \
+    --target "plaintext=tcp://127.0.0.1:$plain_port" \
+    --target "tls=tls://127.0.0.1:$tls_port" \
+    --tls-cacert "$tmp/certs/ca.pem" \
+    --connections "$CONNS" --preload --time "$TIME" --rounds "$ROUNDS" \
+    --svg "$SVG" "$@"
+echo "plot: $SVG"

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# tessera vs memcached, plaintext and TLS, pipeline 1 and 16, server -t 1 and -t 2: one
+# tessera-bench --compare per (threads, pipeline) cell over four targets in alternating rounds,
+# then a markdown table of medians and min-max spreads.
+#
+#   bench/matrix.sh [OUTDIR]        (default: target/bench-results/matrix-YYYYmmdd-HHMMSS)
+#
+# Writes OUTDIR/tNpM.{json,svg,txt} and OUTDIR/hgrm/, the handshake comparison (full vs resumed
+# TLS, tessera vs memcached, server -t 1) as OUTDIR/hs-t1.{json,svg,txt}, and OUTDIR/table.md
+# (also printed).
+# Environment: TIME (per round, default 5s), ROUNDS (default 3), CONNS (default 50),
+# THREADS_LIST (default "1 2"), PIPELINES (default "1 16"), MEMCACHED (default memcached),
+# HANDSHAKE (default 1: also the handshake run), HANDSHAKE_ONLY (set: only the handshake run),
+# TESSERA / BENCH (default target/release/...; built when missing or NOBUILD is unset).
+# With server -t 1 on a machine with 2+ CPUs the servers are pinned to CPU 1 and the client to
+# CPU 0; with -t 2 nothing is pinned (servers and client share the CPUs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${1:-target/bench-results/matrix-$(date +%Y%m%d-%H%M%S)}
+TIME=${TIME:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-50}
+THREADS_LIST=${THREADS_LIST:-"1 2"}
+PIPELINES=${PIPELINES:-"1 16"}
+MEMCACHED=${MEMCACHED:-memcached}
+TESSERA=${TESSERA:-target/release/tessera}
+BENCH=${BENCH:-target/release/tessera-bench}
+
+if [ -z "${NOBUILD:-}" ]; then
+    cargo build --release --bin tessera --bin tessera-bench
+fi
+command -v "$MEMCACHED" >/dev/null || { echo "matrix.sh: $MEMCACHED not found (apt-get install memcached)" >&2; exit 1; }
+
+mkdir -p "$OUT"
+tmp=$(mktemp -d)
+pids=()
+stop_servers() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+}
+cleanup() { stop_servers; rm -rf "$tmp"; }
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "matrix.sh: nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+user_args=()
+[ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
+
+"$TESSERA" certs --out "$tmp/certs" >/dev/null
+tls_opts="ssl_chain_cert=$tmp/certs/server.pem,ssl_key=$tmp/certs/server.key"
+
+{
+    echo "# tessera-bench matrix, $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "host: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+    echo "tessera: $("$TESSERA" --version 2>/dev/null | head -1) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
+    echo "memcached: $("$MEMCACHED" -V 2>/dev/null)"
+    echo "each cell: TIME=$TIME ROUNDS=$ROUNDS CONNS=$CONNS"
+} > "$OUT/env.txt"
+cat "$OUT/env.txt"
+
+start_servers() { # $1 = server threads; sets tp tt mp mt
+    tp=$(free_port); tt=$(free_port); mp=$(free_port); mt=$(free_port)
+    "${server_pin[@]}" "$TESSERA" -t "$1" -l "127.0.0.1:$tt,notls:127.0.0.1:$tp" -Z -o "$tls_opts" &
+    pids+=($!)
+    "${server_pin[@]}" "$MEMCACHED" "${user_args[@]}" -U 0 -t "$1" -p "$mt" \
+        -l "127.0.0.1:$mt,notls:127.0.0.1:$mp" -Z -o "$tls_opts" &
+    pids+=($!)
+    for p in $tp $tt $mp $mt; do wait_port "$p"; done
+}
+
+failed=()
+for t in $THREADS_LIST; do
+    server_pin=()
+    client_pin=()
+    if [ "$t" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        server_pin=(taskset -c 1)
+        client_pin=(taskset -c 0)
+    fi
+    start_servers "$t"
+    [ -n "${HANDSHAKE_ONLY:-}" ] && pipelines="" || pipelines=$PIPELINES
+    for pl in $pipelines; do
+        cell="t${t}p${pl}"
+        ok=
+        for attempt in 1 2; do
+            echo "== server -t $t, pipeline $pl (attempt $attempt)" >&2
+            if "${client_pin[@]}" "$BENCH" --compare \
+                --target "tessera=tcp://127.0.0.1:$tp" \
+                --target "tessera-tls=tls://127.0.0.1:$tt" \
+                --target "memcached=tcp://127.0.0.1:$mp" \
+                --target "memcached-tls=tls://127.0.0.1:$mt" \
+                --tls-cacert "$tmp/certs/ca.pem" \
+                --connections "$CONNS" --pipeline "$pl" --preload \
+                --time "$TIME" --rounds "$ROUNDS" \
+                --json "$OUT/$cell.json" --hgrm-dir "$OUT/hgrm/$cell" \
+                --svg "$OUT/$cell.svg" \
+                --title "server -t $t, pipeline $pl, $CONNS connections, get:set 9:1, 100 B" \
+                > "$OUT/$cell.txt"; then
+                ok=1
+                cat "$OUT/$cell.txt"
+                break
+            fi
+            echo "matrix.sh: cell $cell failed; restarting the servers" >&2
+            stop_servers
+            start_servers "$t"
+        done
+        [ -n "$ok" ] || failed+=("$cell")
+    done
+    if [ "${HANDSHAKE:-1}" = 1 ] && [ "$t" = 1 ]; then
+        # New connections: connect, TLS handshake, one version request, close (RST).
+        echo "== server -t $t, handshakes" >&2
+        "${client_pin[@]}" "$BENCH" --compare --mode handshake \
+            --target "tessera-full=tls://127.0.0.1:$tt?resume=off" \
+            --target "tessera-resumed=tls://127.0.0.1:$tt?resume=on" \
+            --target "memcached-full=tls://127.0.0.1:$mt?resume=off" \
+            --target "memcached-resumed=tls://127.0.0.1:$mt?resume=on" \
+            --tls-cacert "$tmp/certs/ca.pem" \
+            --connections "$CONNS" --time "$TIME" --rounds "$ROUNDS" \
+            --json "$OUT/hs-t$t.json" --svg "$OUT/hs-t$t.svg" \
+            --title "server -t $t: connect + TLS handshake + version, $CONNS at a time" \
+            > "$OUT/hs-t$t.txt" && cat "$OUT/hs-t$t.txt" || failed+=("hs-t$t")
+    fi
+    stop_servers
+done
+
+python3 - "$OUT" <<'EOF' | tee "$OUT/table.md"
+import json, pathlib, statistics, sys
+out = pathlib.Path(sys.argv[1])
+
+def spread(xs):
+    xs = [x for x in xs if x == x]
+    return (statistics.median(xs), min(xs), max(xs)) if xs else None
+
+def paired(a, b):
+    return spread([y / x for x, y in zip(a, b) if x > 0])
+
+def fmt_ops(s):
+    return f"{s[0]:,.0f} ({s[1]:,.0f}–{s[2]:,.0f})"
+
+def fmt_ratio(s):
+    return f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})" if s else "–"
+
+rows = []
+for f in sorted(out.glob("t*p*.json")):
+    d = json.loads(f.read_text())
+    t, p = f.stem[1:].split("p")
+    tg = {x["name"]: x for x in d["targets"]}
+    ops = {n: [r["ops_per_sec"] for r in x["rounds"]] for n, x in tg.items()}
+    rows.append((int(t), int(p), tg, ops))
+
+def print_load_tables(rows):
+    print("| server -t | pipeline | server | plaintext ops/s | TLS ops/s | TLS/plain | p50 µs plain / TLS | p99 µs plain / TLS | p99.9 µs plain / TLS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for t, p, tg, ops in sorted(rows):
+        for srv in ("tessera", "memcached"):
+            a, b = tg[srv], tg[srv + "-tls"]
+            la, lb = a["latency_us"]["all"], b["latency_us"]["all"]
+            print(f"| {t} | {p} | {srv} | {fmt_ops(spread(ops[srv]))} | {fmt_ops(spread(ops[srv + '-tls']))} "
+                  f"| {fmt_ratio(paired(ops[srv], ops[srv + '-tls']))} "
+                  f"| {la['p50']:.0f} / {lb['p50']:.0f} | {la['p99']:.0f} / {lb['p99']:.0f} "
+                  f"| {la['p99.9']:.0f} / {lb['p99.9']:.0f} |")
+    print()
+    print("| server -t | pipeline | tessera/memcached, plaintext | tessera/memcached, TLS |")
+    print("|---|---|---|---|")
+    for t, p, tg, ops in sorted(rows):
+        print(f"| {t} | {p} | {fmt_ratio(paired(ops['memcached'], ops['tessera']))} "
+              f"| {fmt_ratio(paired(ops['memcached-tls'], ops['tessera-tls']))} |")
+
+if rows:
+    print_load_tables(rows)
+for f in sorted(out.glob("hs-t*.json")):
+    d = json.loads(f.read_text())
+    tg = {x["name"]: x for x in d["targets"]}
+    ops = {n: [r["ops_per_sec"] for r in x["rounds"]] for n, x in tg.items()}
+    print()
+    print(f"Handshakes, server -t {f.stem[4:]} ({d['config']['connections']} concurrent):")
+    print()
+    print("| server | full conn/s | resumed conn/s | resumed/full | p50 µs full / resumed | p99 µs full / resumed |")
+    print("|---|---|---|---|---|---|")
+    for srv in ("tessera", "memcached"):
+        a, b = tg[srv + "-full"], tg[srv + "-resumed"]
+        la, lb = a["latency_us"]["all"], b["latency_us"]["all"]
+        print(f"| {srv} | {fmt_ops(spread(ops[srv + '-full']))} | {fmt_ops(spread(ops[srv + '-resumed']))} "
+              f"| {fmt_ratio(paired(ops[srv + '-full'], ops[srv + '-resumed']))} "
+              f"| {la['p50']:.0f} / {lb['p50']:.0f} | {la['p99']:.0f} / {lb['p99']:.0f} |")
+EOF
+echo "results in $OUT" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "matrix.sh: failed cells: ${failed[*]}" >&2
+    exit 1
+fi
