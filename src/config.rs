@@ -1424,9 +1424,9 @@ Usage: tessera [options]
 -l, --listen=<addr>       interface to listen on (default: {listen})
                           comma separated, may be given more than once;
                           forms: <ip>, <ip>:<port>, [<ipv6>]:<port>, <host>;
-                          with -Z, prefixes choose per listener: notls: (plaintext),
-                          mtls: (client certificate required), permissive:
-                          (TLS or plaintext, by the first byte)
+                          with -Z, a prefix picks the mode per listener:
+                          notls: (plaintext), mtls: (client certificate
+                          required), permissive: (TLS or plaintext)
 -d, --daemon              (ignored: run under systemd instead)
 -r, --enable-coredumps    (ignored: set the core limit outside)
 -u, --user=<user>         (ignored: start tessera as the user it should run as)
@@ -1485,7 +1485,8 @@ Usage: tessera [options]
    - ssl_session_cache:   enable the server-side TLS session cache
    - ssl_kernel_tls:      enable kernel TLS offload
    - ssl_min_version:     minimum protocol version (default: tlsv1.2)
-   - ssl_handshake_timeout: seconds a TLS handshake may take (default: 10)
+   - ssl_handshake_timeout: seconds a TLS handshake may take
+                          (default: 10)
    accepted and ignored, with a warning: maxconns_fast, hashpower,
      no_hashexpand, hash_algorithm, lru_crawler, lru_crawler_sleep,
      lru_crawler_tocrawl, lru_maintainer, hot_lru_pct, warm_lru_pct,
