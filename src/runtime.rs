@@ -5,7 +5,6 @@
 //! listening socket is bound on the main thread first, so "port in use" or "ulimit -l too
 //! low" is one line on stderr before any executor starts.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,7 +18,6 @@ use crate::protocol::Limits;
 use crate::server::Shared;
 use crate::shard::Shard;
 use crate::shard::mesh::{self, Envelope, Mesh};
-use crate::store::{Store, StoreLimits};
 use crate::tls::conn::WbufPool;
 use crate::tls::{TlsContext, TlsSettings};
 
@@ -244,29 +242,7 @@ async fn executor_main(
     } else {
         (0, None, None)
     };
-    let shard_stats = shared.stats.shard(id);
-    let mem = shared
-        .shard_mem_limit
-        .load(std::sync::atomic::Ordering::Relaxed);
-    shard_stats.limit_maxbytes.set(mem as u64);
-    let store = Store::with_classes(
-        StoreLimits {
-            mem_limit: mem,
-            item_size_max: shared.config.item_size_max,
-            evict: !shared.config.disable_evictions,
-        },
-        id,
-        n,
-        shard_stats.clone(),
-        shared.stats.classes(id),
-    );
-    let shard = Rc::new(Shard {
-        id,
-        n,
-        store: RefCell::new(store),
-        stats: shard_stats,
-        clock: shared.clock,
-    });
+    let shard = Rc::new(Shard::new(&shared, id, n));
     // Every executor serves its shard to the others for as long as the process runs, even
     // one with no listener of its own (with -s, only executor 0 accepts).
     let mesh_task = receivers.map(|r| glommio::spawn_local(mesh::serve(r, shard.clone())));
@@ -274,11 +250,7 @@ async fn executor_main(
         shard,
         mesh,
         shared: shared.clone(),
-        limits: Limits {
-            item_size_max: shared.config.item_size_max,
-            max_line: 2048,
-            read_buf_max: shared.config.read_buf_max,
-        },
+        limits: Limits::from_config(&shared.config),
         wbufs: shared
             .tls
             .as_ref()

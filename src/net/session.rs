@@ -38,39 +38,12 @@ impl Ctx {
     /// A single-shard context with no executors around it: the whole cache in this thread.
     /// For embedding the protocol engine, and for tests that drive a [`Session`] directly.
     pub fn standalone(mut config: crate::config::Config) -> Ctx {
-        use crate::store::{Store, StoreLimits};
         config.threads = 1;
         let shared = Shared::new(config);
-        let stats = shared.stats.shard(0);
-        let mem = shared
-            .shard_mem_limit
-            .load(std::sync::atomic::Ordering::Relaxed);
-        stats.limit_maxbytes.set(mem as u64);
-        let store = Store::with_classes(
-            StoreLimits {
-                mem_limit: mem,
-                item_size_max: shared.config.item_size_max,
-                evict: !shared.config.disable_evictions,
-            },
-            0,
-            1,
-            stats.clone(),
-            shared.stats.classes(0),
-        );
         Ctx {
-            shard: Rc::new(Shard {
-                id: 0,
-                n: 1,
-                store: std::cell::RefCell::new(store),
-                stats,
-                clock: shared.clock,
-            }),
+            shard: Rc::new(Shard::new(&shared, 0, 1)),
             mesh: None,
-            limits: protocol::Limits {
-                item_size_max: shared.config.item_size_max,
-                max_line: 2048,
-                read_buf_max: shared.config.read_buf_max,
-            },
+            limits: protocol::Limits::from_config(&shared.config),
             wbufs: None,
             hs_queue: None,
             shared,

@@ -23,6 +23,17 @@ pub struct Limits {
     pub read_buf_max: usize,
 }
 
+impl Limits {
+    /// The limits a configuration sets.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Limits {
+            item_size_max: c.item_size_max,
+            max_line: 2048,
+            read_buf_max: c.read_buf_max,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -93,17 +93,17 @@ impl Mesh {
         Ok(rx)
     }
 
-    /// Runs flush_all on every other shard and waits until all have done it.
-    pub async fn flush_others(&self, delay: i64) -> Result<(), PeerGone> {
+    /// Sends `make(ack)` to every other shard and waits until all have acknowledged.
+    async fn broadcast(
+        &self,
+        make: impl Fn(oneshot::Sender<()>) -> Envelope,
+    ) -> Result<(), PeerGone> {
         let me = self.senders.peer_id();
         let mut waits = Vec::new();
-        for to in 0..self.senders.nr_consumers() {
-            if to == me {
-                continue;
-            }
+        for to in (0..self.senders.nr_consumers()).filter(|&to| to != me) {
             let (tx, rx) = oneshot::channel();
             self.senders
-                .send_to(to, Envelope::Flush { delay, reply: tx })
+                .send_to(to, make(tx))
                 .await
                 .map_err(|_| PeerGone)?;
             waits.push(rx);
@@ -114,25 +114,16 @@ impl Mesh {
         Ok(())
     }
 
+    /// Runs flush_all on every other shard and waits until all have done it.
+    pub async fn flush_others(&self, delay: i64) -> Result<(), PeerGone> {
+        self.broadcast(|reply| Envelope::Flush { delay, reply })
+            .await
+    }
+
     /// Sets every other shard's memory limit and waits until all have applied it.
     pub async fn memlimit_others(&self, bytes: usize) -> Result<(), PeerGone> {
-        let me = self.senders.peer_id();
-        let mut waits = Vec::new();
-        for to in 0..self.senders.nr_consumers() {
-            if to == me {
-                continue;
-            }
-            let (tx, rx) = oneshot::channel();
-            self.senders
-                .send_to(to, Envelope::MemLimit { bytes, reply: tx })
-                .await
-                .map_err(|_| PeerGone)?;
-            waits.push(rx);
-        }
-        for rx in waits {
-            rx.await.map_err(|_| PeerGone)?;
-        }
-        Ok(())
+        self.broadcast(|reply| Envelope::MemLimit { bytes, reply })
+            .await
     }
 
     /// Closes this executor's sending side (shutdown).

@@ -278,18 +278,7 @@ impl Shard {
         let class = store.class_stats(crate::store::item_total(op.key.len(), op.data.len()));
         class.cmd_set.incr();
         if mode == StoreMode::Cas {
-            match r {
-                StoreResult::Stored => {
-                    class.cas_hits.incr();
-                    st.cas_hits.incr()
-                }
-                StoreResult::Exists => {
-                    class.cas_badval.incr();
-                    st.cas_badval.incr()
-                }
-                StoreResult::NotFound => st.cas_misses.incr(),
-                _ => {}
-            }
+            super::count_cas(st, class, r);
         }
         let code: &[u8] = match r {
             StoreResult::Stored => {

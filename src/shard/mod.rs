@@ -201,6 +201,34 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Shard `id` of `n`, with its store sized from the shared configuration.
+    pub fn new(shared: &crate::server::Shared, id: usize, n: usize) -> Shard {
+        use crate::store::StoreLimits;
+        let stats = shared.stats.shard(id);
+        let mem = shared
+            .shard_mem_limit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        stats.limit_maxbytes.set(mem as u64);
+        let store = Store::with_classes(
+            StoreLimits {
+                mem_limit: mem,
+                item_size_max: shared.config.item_size_max,
+                evict: !shared.config.disable_evictions,
+            },
+            id,
+            n,
+            stats.clone(),
+            shared.stats.classes(id),
+        );
+        Shard {
+            id,
+            n,
+            store: RefCell::new(store),
+            stats,
+            clock: shared.clock,
+        }
+    }
+
     /// Runs one keyed operation against this shard's store, appending memcached's reply.
     /// `hash` is [`hash_key`] of the operation's key.
     pub fn exec_hashed(&self, op: &KeyOp<&[u8]>, hash: u64, out: &mut Vec<u8>) {
@@ -266,18 +294,7 @@ impl Shard {
                 let r = store.store(mode, key, hash, flags, exp, data, cas, now);
                 if mode == StoreMode::Cas {
                     let class = store.class_stats(crate::store::item_total(key.len(), data.len()));
-                    match r {
-                        StoreResult::Stored => {
-                            class.cas_hits.incr();
-                            st.cas_hits.incr()
-                        }
-                        StoreResult::Exists => {
-                            class.cas_badval.incr();
-                            st.cas_badval.incr()
-                        }
-                        StoreResult::NotFound => st.cas_misses.incr(),
-                        _ => {}
-                    }
+                    count_cas(st, class, r);
                 }
                 out.extend_from_slice(match r {
                     StoreResult::Stored => b"STORED\r\n",
@@ -373,6 +390,22 @@ impl Shard {
         let now = self.clock.now();
         let at = (delay > 0).then(|| self.clock.exptime(delay, now).saturating_sub(1));
         self.store.borrow_mut().flush(at, now);
+    }
+}
+
+/// Counts a cas-mode store in the shard's and the class's counters.
+pub(crate) fn count_cas(st: &ShardStats, class: &crate::stats::ClassStats, r: StoreResult) {
+    match r {
+        StoreResult::Stored => {
+            class.cas_hits.incr();
+            st.cas_hits.incr();
+        }
+        StoreResult::Exists => {
+            class.cas_badval.incr();
+            st.cas_badval.incr();
+        }
+        StoreResult::NotFound => st.cas_misses.incr(),
+        _ => {}
     }
 }
 
