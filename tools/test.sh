@@ -5,7 +5,8 @@
 # needs (memccapable, pymemcache, pytest) only when missing, then:
 #   1. cargo build --release
 #   2. cargo test --release
-#   3. tests/clients/run_clients.sh target/release/tessera  (memccapable + pymemcache)
+#   3. tests/clients/run_clients.sh target/release/tessera  (memccapable, pymemcache, TLS,
+#      unix socket, memcached-tool / exporter checks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,10 +42,14 @@ as_root() {
 
 stage "dependencies"
 command -v cargo >/dev/null || { echo "error: cargo not found (install rustup)" >&2; exit 1; }
-if ! command -v memccapable >/dev/null; then
-    echo "installing libmemcached-tools (memccapable) and memcached from Debian"
+# memccapable (text-protocol suite), memcached (memcached-tool comes with it), openssl
+# (s_client and RSA test certificates in the TLS suite)
+if ! command -v memccapable >/dev/null || ! command -v openssl >/dev/null \
+        || [ ! -x /usr/share/memcached/scripts/memcached-tool ]; then
+    echo "installing libmemcached-tools (memccapable), memcached and openssl from Debian"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmemcached-tools memcached
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        libmemcached-tools memcached openssl
 fi
 if ! python3 -c 'import pymemcache, pytest' 2>/dev/null; then
     echo "installing pymemcache and pytest from PyPI"
