@@ -17,7 +17,7 @@ use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
 use crate::server::Shared;
 use crate::shard::Shard;
-use crate::shard::mesh::{self, Envelope, Mesh};
+use crate::shard::mesh::{self, Envelope, Mesh, Reply};
 use crate::tls::conn::WbufPool;
 use crate::tls::{TlsContext, TlsSettings};
 
@@ -157,7 +157,9 @@ impl Server {
             );
             PoolPlacement::Unbound(n)
         };
-        let mesh_builder = MeshBuilder::<Envelope, _>::full(n, shared.config.shard_queue.max(1));
+        let queue = shared.config.shard_queue.max(1);
+        let mesh_builder = MeshBuilder::<Envelope, _>::full(n, queue);
+        let reply_builder = MeshBuilder::<Reply, _>::full(n, queue);
         // Each executor takes its own listeners out of this list by its id.
         let listeners = Arc::new(std::sync::Mutex::new(
             self.listeners.into_iter().map(Some).collect::<Vec<_>>(),
@@ -169,7 +171,8 @@ impl Server {
                 let shared = shared.clone();
                 let listeners = listeners.clone();
                 let mesh_builder = mesh_builder.clone();
-                async move { executor_main(shared, listeners, mesh_builder).await }
+                let reply_builder = reply_builder.clone();
+                async move { executor_main(shared, listeners, mesh_builder, reply_builder).await }
             })
             .map_err(|e| RunError::Executor(e.to_string()))?;
         let mut first_err = None;
@@ -229,23 +232,35 @@ async fn executor_main(
     shared: Arc<Shared>,
     listeners: ListenerSlots,
     mesh_builder: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    reply_builder: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), RunError> {
     let n = shared.config.threads.max(1);
     // The mesh numbers its peers 0..n: that number is the shard id.
     let (id, mesh, receivers) = if n > 1 {
-        let (senders, receivers) = mesh_builder
-            .join()
-            .await
-            .map_err(|_| RunError::Executor("joining the channel mesh failed".into()))?;
+        let joined = |_| RunError::Executor("joining the channel mesh failed".into());
+        let (senders, receivers) = mesh_builder.join().await.map_err(joined)?;
+        let (reply_senders, reply_receivers) = reply_builder.join().await.map_err(joined)?;
         let id = senders.peer_id();
-        (id, Some(Rc::new(Mesh::new(senders))), Some(receivers))
+        (
+            id,
+            Some(Rc::new(Mesh::new(senders, reply_senders))),
+            Some((receivers, reply_receivers)),
+        )
     } else {
         (0, None, None)
     };
     let shard = Rc::new(Shard::new(&shared, id, n));
     // Every executor serves its shard to the others for as long as the process runs, even
     // one with no listener of its own (with -s, only executor 0 accepts).
-    let mesh_task = receivers.map(|r| glommio::spawn_local(mesh::serve(r, shard.clone())));
+    let mesh_task = match (receivers, &mesh) {
+        (Some((requests, replies)), Some(m)) => Some(glommio::spawn_local(mesh::serve(
+            requests,
+            replies,
+            shard.clone(),
+            m.clone(),
+        ))),
+        _ => None,
+    };
     let ctx = Rc::new(Ctx {
         shard,
         mesh,

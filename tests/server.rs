@@ -530,3 +530,31 @@ fn stats_items_slabs_conns() {
             .any(|(k, v)| k.ends_with(":state") && v == "conn_parse_cmd")
     );
 }
+
+/// Many short connections, each with a pipeline that crosses shards and a flush_all barrier,
+/// closed as soon as the replies are in: replies of other executors must reach tasks that are
+/// about to finish without corrupting anything (this once crashed the server: a waker woken
+/// and dropped from another thread). The server must answer every round and stay up.
+#[test]
+fn short_lived_cross_shard_connections() {
+    let server = ServerProc::start(&["-t", "2"]);
+    for round in 0..300 {
+        let mut s = server.connect();
+        let mut req = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..20 {
+            req.extend_from_slice(format!("set s{round}:{i} 0 0 1\r\nx\r\n").as_bytes());
+            expect.extend_from_slice(b"STORED\r\n");
+        }
+        req.extend_from_slice(b"flush_all\r\n");
+        expect.extend_from_slice(b"OK\r\n");
+        let keys: Vec<String> = (0..20).map(|i| format!("s{round}:{i}")).collect();
+        req.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+        expect.extend_from_slice(b"END\r\n");
+        s.write_all(&req).unwrap();
+        let got =
+            read_exact_n(&mut s, expect.len()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(got, expect, "round {round}");
+    }
+    assert!(server.stat("shard_forwarded_ops") > 0);
+}

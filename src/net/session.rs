@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::protocol::{self, Parsed, Reply, Request, StatsKind};
 use crate::server::{MEMCACHED_VERSION, Shared};
-use crate::shard::mesh::{BatchReply, Mesh, PeerGone};
+use crate::shard::mesh::{BatchReply, Mesh, Payload, PeerGone};
 use crate::shard::meta::MetaOp;
 use crate::shard::{KeyOp, Shard, hash_key, owner};
 
@@ -138,7 +138,10 @@ impl Output {
         }
         let mut replies: Vec<Option<BatchReply>> = (0..self.remote.len()).map(|_| None).collect();
         for (owner, rx) in waits {
-            replies[owner] = Some(rx.await.map_err(|_| PeerGone)?);
+            match rx.await {
+                Ok(Payload::Batch(r)) => replies[owner] = Some(r),
+                _ => return Err(PeerGone),
+            }
         }
         let mut assembled = Vec::with_capacity(self.out.len() + 256);
         assembled.extend_from_slice(&self.out[..self.done]);

@@ -7,7 +7,7 @@
 //! Checks and error lines follow memcached's `_meta_flag_preparse` and `process_m*_command`.
 
 use super::num::{strtol32, strtoul32, strtoull};
-use super::{KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
+use super::{DataBlock, KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
 
 /// Which meta command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +213,16 @@ pub(super) fn parse<'a>(
     {
         return swallow_err(b"CLIENT_ERROR opaque token too long\r\n");
     }
+    let request = |data: &'a [u8], too_large: bool| {
+        Request::Meta(MetaRequest {
+            cmd,
+            key,
+            tokens,
+            data,
+            flags,
+            too_large,
+        })
+    };
     match cmd {
         MetaCmd::Set => {
             if let Some(m) = flags.mode {
@@ -224,71 +234,36 @@ pub(super) fn parse<'a>(
             {
                 return Parsed::Done {
                     consumed,
-                    req: Request::Meta(MetaRequest {
-                        cmd,
-                        key,
-                        tokens,
-                        data: &[],
-                        flags,
-                        too_large: true,
-                    }),
+                    req: request(&[], true),
                     swallow: vlen + 2,
                 };
             }
-            let need = consumed + vlen + 2;
-            if buf.len() < need {
-                return Parsed::Incomplete;
-            }
-            if &buf[consumed + vlen..need] != b"\r\n" {
-                return Parsed::Error {
-                    consumed: need,
+            match super::data_block(buf, consumed, vlen) {
+                DataBlock::Incomplete => Parsed::Incomplete,
+                // meta set always reports errors, q or not
+                DataBlock::Bad { consumed } => Parsed::Error {
+                    consumed,
                     reply: Reply::BadDataChunk,
                     noreply: false,
                     swallow: 0,
-                };
-            }
-            Parsed::Done {
-                consumed: need,
-                req: Request::Meta(MetaRequest {
-                    cmd,
-                    key,
-                    tokens,
-                    data: &buf[consumed..consumed + vlen],
-                    flags,
-                    too_large: false,
-                }),
-                swallow: 0,
+                },
+                DataBlock::Ok { data, consumed } => Parsed::Done {
+                    consumed,
+                    req: request(data, false),
+                    swallow: 0,
+                },
             }
         }
-        MetaCmd::Arith => {
-            if let Some(m) = flags.mode {
-                if !matches!(m, b'I' | b'+' | b'D' | b'-') {
-                    return err(consumed, b"CLIENT_ERROR invalid mode for ma M token\r\n");
-                }
-            }
-            Parsed::Done {
-                consumed,
-                req: Request::Meta(MetaRequest {
-                    cmd,
-                    key,
-                    tokens,
-                    data: &[],
-                    flags,
-                    too_large: false,
-                }),
-                swallow: 0,
-            }
+        MetaCmd::Arith
+            if flags
+                .mode
+                .is_some_and(|m| !matches!(m, b'I' | b'+' | b'D' | b'-')) =>
+        {
+            err(consumed, b"CLIENT_ERROR invalid mode for ma M token\r\n")
         }
         _ => Parsed::Done {
             consumed,
-            req: Request::Meta(MetaRequest {
-                cmd,
-                key,
-                tokens,
-                data: &[],
-                flags,
-                too_large: false,
-            }),
+            req: request(&[], false),
             swallow: 0,
         },
     }

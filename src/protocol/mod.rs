@@ -231,6 +231,41 @@ impl Reply {
     }
 }
 
+/// Where a storage command's data block stands in the buffer.
+#[derive(Debug)]
+pub(crate) enum DataBlock<'a> {
+    /// Not all of it has arrived.
+    Incomplete,
+    /// It is not followed by `\r\n`: `CLIENT_ERROR bad data chunk`; memcached still
+    /// consumes the `vlen + 2` bytes it read.
+    Bad {
+        /// Bytes used up to the end of the (bad) block.
+        consumed: usize,
+    },
+    /// The data, and the bytes used up to the end of its `\r\n`.
+    Ok {
+        /// The value.
+        data: &'a [u8],
+        /// Bytes used.
+        consumed: usize,
+    },
+}
+
+/// Finds the `vlen`-byte data block that follows a command line ending at `line_end`.
+pub(crate) fn data_block(buf: &[u8], line_end: usize, vlen: usize) -> DataBlock<'_> {
+    let need = line_end + vlen + 2;
+    if buf.len() < need {
+        DataBlock::Incomplete
+    } else if &buf[line_end + vlen..need] != b"\r\n" {
+        DataBlock::Bad { consumed: need }
+    } else {
+        DataBlock::Ok {
+            data: &buf[line_end..line_end + vlen],
+            consumed: need,
+        }
+    }
+}
+
 /// One parse step's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed<'a> {

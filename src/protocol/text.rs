@@ -5,7 +5,7 @@
 //! first, which error text), because clients and test suites match on those bytes.
 
 use super::num::{strtol32, strtoul32, strtoull};
-use super::{Limits, Parsed, Reply, Request, StatsKind, check_key};
+use super::{DataBlock, Limits, Parsed, Reply, Request, StatsKind, check_key};
 use crate::store::StoreMode;
 
 /// memcached's MAX_TOKENS: at most 23 tokens are split off a line; the rest stays one piece.
@@ -173,30 +173,27 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                     swallow: vlen + 2,
                 };
             }
-            let need = consumed + vlen + 2;
-            if buf.len() < need {
-                return Parsed::Incomplete;
-            }
-            if &buf[consumed + vlen..need] != b"\r\n" {
-                return Parsed::Error {
-                    consumed: need,
+            match super::data_block(buf, consumed, vlen) {
+                DataBlock::Incomplete => Parsed::Incomplete,
+                DataBlock::Bad { consumed } => Parsed::Error {
+                    consumed,
                     reply: Reply::BadDataChunk,
                     noreply,
                     swallow: 0,
-                };
-            }
-            Parsed::Done {
-                consumed: need,
-                req: Request::Store {
-                    mode,
-                    key,
-                    flags,
-                    exptime: exptime as i64,
-                    data: &buf[consumed..consumed + vlen],
-                    cas: cas_in,
-                    noreply,
                 },
-                swallow: 0,
+                DataBlock::Ok { data, consumed } => Parsed::Done {
+                    consumed,
+                    req: Request::Store {
+                        mode,
+                        key,
+                        flags,
+                        exptime: exptime as i64,
+                        data,
+                        cas: cas_in,
+                        noreply,
+                    },
+                    swallow: 0,
+                },
             }
         }
         b"incr" | b"decr" => {

@@ -1,11 +1,17 @@
-//! The channel mesh between executors: batches of keyed operations go to their owner, which
-//! runs them in order and sends back the encoded replies.
+//! The channel meshes between executors: batches of keyed operations go to their owner, which
+//! runs them in order and sends the encoded replies back.
 //!
 //! A connection collects, per owner, every remote operation it parsed from one read, and sends
 //! each owner one envelope: the cost of crossing cores is paid per batch, not per request.
-//! Requests travel on glommio's bounded shared channels; replies come back on a oneshot whose
-//! waker glommio routes to the waiting executor.
+//!
+//! Requests and replies travel on two separate glommio channel meshes. Replies come back to
+//! the requesting executor's dispatcher, which completes a oneshot *on that executor*: no
+//! waker is ever woken or dropped from another thread (glommio's foreign-waker path races
+//! with task teardown and corrupted the heap under load). Separate meshes also rule out a
+//! deadlock: dispatchers never block, so reply channels always drain, so request handlers
+//! always make progress.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
@@ -13,30 +19,54 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 
 use super::{KeyOp, Shard};
 
-/// A message between executors.
+/// A request from one executor to another.
 #[derive(Debug)]
 pub enum Envelope {
     /// Run these operations in order; reply with their encoded replies.
     Batch {
+        /// The requesting executor.
+        from: usize,
+        /// Its pending-reply slot.
+        slot: u32,
         /// The operations.
         ops: Vec<KeyOp<Vec<u8>>>,
-        /// Where the replies go.
-        reply: oneshot::Sender<BatchReply>,
-    },
-    /// cache_memlimit: this shard's new memory limit in bytes.
-    MemLimit {
-        /// Bytes for this shard.
-        bytes: usize,
-        /// Acknowledged when done.
-        reply: oneshot::Sender<()>,
     },
     /// flush_all on this shard.
     Flush {
+        /// The requesting executor.
+        from: usize,
+        /// Its pending-reply slot.
+        slot: u32,
         /// Delay in client exptime form.
         delay: i64,
-        /// Acknowledged when done.
-        reply: oneshot::Sender<()>,
     },
+    /// cache_memlimit: this shard's new memory limit in bytes.
+    MemLimit {
+        /// The requesting executor.
+        from: usize,
+        /// Its pending-reply slot.
+        slot: u32,
+        /// Bytes for this shard.
+        bytes: usize,
+    },
+}
+
+/// A reply, addressed to a pending slot of the requesting executor.
+#[derive(Debug)]
+pub struct Reply {
+    /// The slot the request was sent from.
+    pub slot: u32,
+    /// What came back.
+    pub payload: Payload,
+}
+
+/// The content of a reply.
+#[derive(Debug)]
+pub enum Payload {
+    /// Replies to a [`Envelope::Batch`].
+    Batch(BatchReply),
+    /// Done (flush, memory limit).
+    Ack,
 }
 
 /// The replies to a [`Envelope::Batch`]: operation `i`'s bytes are `buf[ends[i-1]..ends[i]]`.
@@ -60,23 +90,95 @@ impl BatchReply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerGone;
 
-/// This executor's end of the mesh.
+/// Requests waiting for their reply on this executor.
+#[derive(Debug, Default)]
+struct Pending {
+    slots: Vec<Option<oneshot::Sender<Payload>>>,
+    free: Vec<u32>,
+}
+
+/// This executor's end of the meshes.
 pub struct Mesh {
-    senders: Senders<Envelope>,
+    requests: Senders<Envelope>,
+    replies: Senders<Reply>,
+    pending: RefCell<Pending>,
 }
 
 impl std::fmt::Debug for Mesh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mesh")
-            .field("peer_id", &self.senders.peer_id())
+            .field("peer_id", &self.requests.peer_id())
             .finish()
     }
 }
 
 impl Mesh {
-    /// Wraps the senders of a joined mesh.
-    pub fn new(senders: Senders<Envelope>) -> Self {
-        Mesh { senders }
+    /// Wraps the senders of the joined request and reply meshes.
+    pub fn new(requests: Senders<Envelope>, replies: Senders<Reply>) -> Self {
+        Mesh {
+            requests,
+            replies,
+            pending: RefCell::new(Pending::default()),
+        }
+    }
+
+    /// This executor's id in the mesh.
+    pub fn me(&self) -> usize {
+        self.requests.peer_id()
+    }
+
+    /// A slot for a reply, and the receiver that yields it.
+    fn reserve(&self) -> (u32, oneshot::Receiver<Payload>) {
+        let (tx, rx) = oneshot::channel();
+        let mut p = self.pending.borrow_mut();
+        let slot = match p.free.pop() {
+            Some(s) => {
+                p.slots[s as usize] = Some(tx);
+                s
+            }
+            None => {
+                p.slots.push(Some(tx));
+                (p.slots.len() - 1) as u32
+            }
+        };
+        (slot, rx)
+    }
+
+    /// Hands a reply to whoever waits in its slot (a local wake-up).
+    fn complete(&self, reply: Reply) {
+        let tx = {
+            let mut p = self.pending.borrow_mut();
+            let tx = p.slots.get_mut(reply.slot as usize).and_then(Option::take);
+            if tx.is_some() {
+                p.free.push(reply.slot);
+            }
+            tx
+        };
+        if let Some(tx) = tx {
+            // The waiting connection may have gone away: nothing to do then.
+            let _ = tx.send(reply.payload);
+        }
+    }
+
+    async fn request(
+        &self,
+        to: usize,
+        make: impl FnOnce(usize, u32) -> Envelope,
+    ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
+        let (slot, rx) = self.reserve();
+        if self
+            .requests
+            .send_to(to, make(self.me(), slot))
+            .await
+            .is_err()
+        {
+            self.complete(Reply {
+                slot,
+                payload: Payload::Ack,
+            });
+            return Err(PeerGone);
+        }
+        Ok(rx)
     }
 
     /// Sends a batch to shard `to`; the receiver yields its replies.
@@ -84,29 +186,17 @@ impl Mesh {
         &self,
         to: usize,
         ops: Vec<KeyOp<Vec<u8>>>,
-    ) -> Result<oneshot::Receiver<BatchReply>, PeerGone> {
-        let (tx, rx) = oneshot::channel();
-        self.senders
-            .send_to(to, Envelope::Batch { ops, reply: tx })
+    ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
+        self.request(to, |from, slot| Envelope::Batch { from, slot, ops })
             .await
-            .map_err(|_| PeerGone)?;
-        Ok(rx)
     }
 
-    /// Sends `make(ack)` to every other shard and waits until all have acknowledged.
-    async fn broadcast(
-        &self,
-        make: impl Fn(oneshot::Sender<()>) -> Envelope,
-    ) -> Result<(), PeerGone> {
-        let me = self.senders.peer_id();
+    /// Sends `make(from, slot)` to every other shard and waits until all have acknowledged.
+    async fn broadcast(&self, make: impl Fn(usize, u32) -> Envelope) -> Result<(), PeerGone> {
+        let me = self.me();
         let mut waits = Vec::new();
-        for to in (0..self.senders.nr_consumers()).filter(|&to| to != me) {
-            let (tx, rx) = oneshot::channel();
-            self.senders
-                .send_to(to, make(tx))
-                .await
-                .map_err(|_| PeerGone)?;
-            waits.push(rx);
+        for to in (0..self.requests.nr_consumers()).filter(|&to| to != me) {
+            waits.push(self.request(to, &make).await?);
         }
         for rx in waits {
             rx.await.map_err(|_| PeerGone)?;
@@ -116,30 +206,42 @@ impl Mesh {
 
     /// Runs flush_all on every other shard and waits until all have done it.
     pub async fn flush_others(&self, delay: i64) -> Result<(), PeerGone> {
-        self.broadcast(|reply| Envelope::Flush { delay, reply })
+        self.broadcast(|from, slot| Envelope::Flush { from, slot, delay })
             .await
     }
 
     /// Sets every other shard's memory limit and waits until all have applied it.
     pub async fn memlimit_others(&self, bytes: usize) -> Result<(), PeerGone> {
-        self.broadcast(|reply| Envelope::MemLimit { bytes, reply })
+        self.broadcast(|from, slot| Envelope::MemLimit { from, slot, bytes })
             .await
-    }
-
-    /// Closes this executor's sending side (shutdown).
-    pub fn close(&self) {
-        self.senders.close();
     }
 }
 
-/// Serves envelopes from every peer until they all close their side.
-pub async fn serve(mut receivers: Receivers<Envelope>, shard: Rc<Shard>) {
+/// Serves requests from every peer (replying on the reply mesh) and dispatches the replies to
+/// this executor's own requests, until the peers close their sides.
+pub async fn serve(
+    mut requests: Receivers<Envelope>,
+    mut replies: Receivers<Reply>,
+    shard: Rc<Shard>,
+    mesh: Rc<Mesh>,
+) {
     let mut tasks = Vec::new();
-    for (_peer, rx) in receivers.streams() {
+    for (_peer, rx) in requests.streams() {
         let shard = shard.clone();
+        let mesh = mesh.clone();
         tasks.push(glommio::spawn_local(async move {
             while let Some(env) = rx.recv().await {
-                handle(&shard, env);
+                let (to, reply) = handle(&shard, env);
+                // The requester is gone only when the process shuts down.
+                let _ = mesh.replies.send_to(to, reply).await;
+            }
+        }));
+    }
+    for (_peer, rx) in replies.streams() {
+        let mesh = mesh.clone();
+        tasks.push(glommio::spawn_local(async move {
+            while let Some(reply) = rx.recv().await {
+                mesh.complete(reply);
             }
         }));
     }
@@ -148,31 +250,48 @@ pub async fn serve(mut receivers: Receivers<Envelope>, shard: Rc<Shard>) {
     }
 }
 
-fn handle(shard: &Shard, env: Envelope) {
+fn handle(shard: &Shard, env: Envelope) -> (usize, Reply) {
     match env {
-        Envelope::Batch { ops, reply } => {
+        Envelope::Batch { from, slot, ops } => {
+            shard.stats.forwarded_batches.incr();
             let mut out = BatchReply {
                 buf: Vec::with_capacity(64 * ops.len()),
                 ends: Vec::with_capacity(ops.len()),
             };
             let now = shard.clock.now();
-            shard.stats.forwarded_batches.incr();
             for op in &ops {
                 let op = op.as_ref();
                 shard.exec_at(&op, super::hash_key(op.key()), now, &mut out.buf);
                 out.ends.push(out.buf.len());
             }
-            // The caller may have gone away (connection closed): nothing to do then.
-            let _ = reply.send(out);
+            (
+                from,
+                Reply {
+                    slot,
+                    payload: Payload::Batch(out),
+                },
+            )
         }
-        Envelope::MemLimit { bytes, reply } => {
+        Envelope::Flush { from, slot, delay } => {
+            shard.flush(delay);
+            (
+                from,
+                Reply {
+                    slot,
+                    payload: Payload::Ack,
+                },
+            )
+        }
+        Envelope::MemLimit { from, slot, bytes } => {
             let now = shard.clock.now();
             shard.store.borrow_mut().set_mem_limit(bytes, now);
-            let _ = reply.send(());
-        }
-        Envelope::Flush { delay, reply } => {
-            shard.flush(delay);
-            let _ = reply.send(());
+            (
+                from,
+                Reply {
+                    slot,
+                    payload: Payload::Ack,
+                },
+            )
         }
     }
 }
