@@ -45,8 +45,11 @@ const SSL_VALUE_KEYS: &[&str] = &[
     "ssl_wbuf_size",
     "ssl_min_version",
     "ssl_handshake_timeout",
+    "ssl_ktls_record_limit",
 ];
 /// `-o` keys that become [`Config::tls_opts`] and are switches (stored as `"true"`).
+/// `ssl_kernel_tls` is a switch in memcached (bare: "true", which means auto here) and
+/// takes auto / on / off in tessera.
 const SSL_SWITCH_KEYS: &[&str] = &["ssl_session_cache", "ssl_kernel_tls"];
 /// Listener prefixes kept verbatim in `listen` entries for the TLS work.
 const LISTEN_PREFIXES: &[&str] = &["notls:", "mtls:", "permissive:"];
@@ -1192,7 +1195,8 @@ struct FileTls {
     wbuf_size: Option<toml::Value>,
     session_cache: Option<bool>,
     keyformat: Option<toml::Value>,
-    kernel: Option<bool>,
+    kernel: Option<toml::Value>,
+    ktls_record_limit: Option<toml::Value>,
     handshake_timeout: Option<toml::Value>,
 }
 
@@ -1333,6 +1337,11 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
     l.disable_flush_all = f.disable_flush_all;
     if let Some(t) = f.tls {
         l.tls_enabled = t.enabled;
+        // `kernel = "auto" | "on" | "off"`; a boolean means on / off.
+        let kernel = t.kernel.map(|v| match v {
+            toml::Value::Boolean(b) => toml::Value::String(if b { "on" } else { "off" }.into()),
+            v => v,
+        });
         let values = [
             ("chain_cert", "ssl_chain_cert", t.chain_cert),
             ("key", "ssl_key", t.key),
@@ -1346,6 +1355,12 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
                 "handshake_timeout",
                 "ssl_handshake_timeout",
                 t.handshake_timeout,
+            ),
+            ("kernel", "ssl_kernel_tls", kernel),
+            (
+                "ktls_record_limit",
+                "ssl_ktls_record_limit",
+                t.ktls_record_limit,
             ),
         ];
         for (key, opt, value) in values {
@@ -1361,10 +1376,7 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
             };
             l.tls_opts.push((opt.to_string(), Some(s)));
         }
-        for (opt, value) in [
-            ("ssl_session_cache", t.session_cache),
-            ("ssl_kernel_tls", t.kernel),
-        ] {
+        for (opt, value) in [("ssl_session_cache", t.session_cache)] {
             if let Some(on) = value {
                 l.tls_opts
                     .push((opt.to_string(), on.then(|| "true".to_string())));
@@ -1483,7 +1495,11 @@ Usage: tessera [options]
    - ssl_wbuf_size:       size in kilobytes of the TLS output buffers, shared
                           per thread, not per connection (default: 16)
    - ssl_session_cache:   enable the server-side TLS session cache
-   - ssl_kernel_tls:      enable kernel TLS offload
+   - ssl_kernel_tls:      kernel TLS offload after the handshake: auto (the
+                          default; bare switch too), on (refuse to start
+                          without it) or off
+   - ssl_ktls_record_limit: (tessera) records sent under one kTLS key before
+                          a rekey or close (default: 0, the cipher's limit)
    - ssl_min_version:     minimum protocol version (default: tlsv1.2)
    - ssl_handshake_timeout: seconds a TLS handshake may take
                           (default: 10)
@@ -2018,7 +2034,7 @@ mod tests {
             "prec",
             "port = 12000\nmemory_limit = 512\nlisten = [\"10.1.1.1\", \"[::1]:7\"]\n\
              threads = 2\nmax_item_size = \"4m\"\nverbose = 1\nunix_mask = 0o600\n\
-             [tls]\nenabled = true\nchain_cert = \"/c.pem\"\nverify_mode = 2\nkernel = true\n",
+             [tls]\nenabled = true\nchain_cert = \"/c.pem\"\nverify_mode = 2\nkernel = \"on\"\n",
         );
         let c = run(&["--config", f.path()]);
         assert_eq!(c.port, 12000);
@@ -2034,7 +2050,7 @@ mod tests {
             [
                 ("ssl_chain_cert".to_string(), "/c.pem".to_string()),
                 ("ssl_verify_mode".to_string(), "2".to_string()),
-                ("ssl_kernel_tls".to_string(), "true".to_string()),
+                ("ssl_kernel_tls".to_string(), "on".to_string()),
             ]
         );
         // Flags win, whether before or after --config.

@@ -96,6 +96,28 @@ impl Server {
             Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Config)?),
             None => None,
         };
+        if let Some(t) = &tls {
+            use crate::tls::ktls::KtlsMode;
+            match t.settings.kernel_tls {
+                KtlsMode::Off => {
+                    eprintln!("tessera: kernel TLS: off (ssl_kernel_tls=off); records in rustls")
+                }
+                mode => {
+                    let then = match (&t.kernel.unavailable, mode) {
+                        (Some(_), _) => "TLS records stay in rustls (userspace)",
+                        (None, KtlsMode::On) => "every connection moves to kTLS",
+                        (None, _) => {
+                            "connections move to kTLS after the handshake where the suite allows"
+                        }
+                    };
+                    eprintln!(
+                        "tessera: kernel TLS (ssl_kernel_tls={}): {}; {then}",
+                        mode.name(),
+                        t.kernel.describe()
+                    );
+                }
+            }
+        }
         let n = config.threads.max(1);
         // memcached: -s disables network listeners.
         let addrs = if config.unix_socket.is_some() {

@@ -47,6 +47,8 @@ pub struct ConnInfo {
     pub listen_addr: Option<String>,
     /// memcached's state name.
     pub state: &'static str,
+    /// For TLS connections, the record path: `ktls/TLSv1.3/SUITE` or `userspace/...`.
+    pub tls: Option<String>,
     /// Rel time of the last command (connections update it).
     pub last_cmd: Arc<std::sync::atomic::AtomicU32>,
 }

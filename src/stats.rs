@@ -88,10 +88,11 @@ shard_stats! {
         outofmemory, forwarded_ops, forwarded_batches,
         ssl_handshakes, ssl_handshake_errors, ssl_handshake_timeouts, ssl_proto_errors,
         ssl_resumed_sessions, ssl_new_sessions, ssl_verify_failures, ssl_plaintext_connections,
-        idle_kicks,
+        ssl_ktls_fallbacks, idle_kicks,
     }
     gauges {
         curr_connections, curr_items, bytes, limit_maxbytes, ssl_connections,
+        ssl_ktls_connections, ssl_userspace_connections,
         eviction_head_atime,
     }
 }
@@ -330,6 +331,9 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
         stat(out, "ssl_new_sessions", s.ssl_new_sessions);
         stat(out, "ssl_verify_failures", s.ssl_verify_failures);
         stat(out, "ssl_connections", s.ssl_connections);
+        stat(out, "ssl_ktls_connections", s.ssl_ktls_connections);
+        stat(out, "ssl_userspace_connections", s.ssl_userspace_connections);
+        stat(out, "ssl_ktls_fallbacks", s.ssl_ktls_fallbacks);
         stat(
             out,
             "ssl_plaintext_connections",
@@ -460,6 +464,9 @@ pub fn render_conns(shared: &Shared, out: &mut Vec<u8>) {
             stat(out, &format!("{fd}:listen_addr"), l);
         }
         stat(out, &format!("{fd}:state"), c.state);
+        if let Some(t) = &c.tls {
+            stat(out, &format!("{fd}:tls"), t);
+        }
         let last = c.last_cmd.load(std::sync::atomic::Ordering::Relaxed);
         stat(
             out,

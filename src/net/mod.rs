@@ -20,6 +20,7 @@ use glommio::net::{TcpListener, TcpStream};
 
 use crate::config::ListenMode;
 use crate::tls::conn::{HandshakeError, TlsStream};
+use crate::tls::ktls::{KtlsMode, KtlsStream, SwitchError};
 use session::{Ctx, Next, Output, Session};
 
 /// A listening socket made on the main thread (so bind errors surface before executors start)
@@ -222,6 +223,7 @@ pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
                 addr: sock_name(&addr),
                 listen_addr: None,
                 state: "conn_listening",
+                tls: None,
                 last_cmd: Default::default(),
             },
         );
@@ -316,7 +318,52 @@ impl Stream {
 /// What a connection speaks once set up.
 enum Transport {
     Plain(Stream),
+    /// TLS records in rustls.
     Tls(TcpStream, Box<TlsStream>),
+    /// TLS records in the kernel.
+    Ktls(TcpStream, Box<KtlsStream>),
+}
+
+/// A finished handshake: where its records go from now on.
+enum Secured {
+    User(TlsStream),
+    Kernel(KtlsStream),
+}
+
+/// Moves a finished handshake into the kernel when `ssl_kernel_tls` and the kernel allow.
+/// Returns the path and whether `auto` had to fall back to rustls.
+async fn secure(
+    t: TlsStream,
+    stream: &mut TcpStream,
+    early: &mut Vec<u8>,
+    tls: &crate::tls::TlsContext,
+    id: u64,
+    verbose: u32,
+) -> Result<(Secured, bool), HandshakeError> {
+    let mode = tls.settings.kernel_tls;
+    if mode == KtlsMode::Off {
+        return Ok((Secured::User(t), false));
+    }
+    if tls.kernel.unavailable.is_some() {
+        // Said once at startup; every connection counts.
+        return Ok((Secured::User(t), true));
+    }
+    match t
+        .into_kernel(stream, early, &tls.kernel, tls.settings.ktls_record_limit)
+        .await
+    {
+        Ok(k) => Ok((Secured::Kernel(k), false)),
+        Err((SwitchError::Declined(why), Some(t))) if mode == KtlsMode::Auto => {
+            if verbose > 0 {
+                eprintln!("<{id} kTLS not used, records stay in rustls: {why}");
+            }
+            Ok((Secured::User(t), true))
+        }
+        Err((SwitchError::Declined(why), _)) => Err(HandshakeError::Io(std::io::Error::other(
+            format!("ssl_kernel_tls=on and this connection cannot use kTLS: {why}"),
+        ))),
+        Err((SwitchError::Broken(e), _)) => Err(HandshakeError::Io(e)),
+    }
 }
 
 /// Runs the TLS handshake (in the handshake queue, within the deadline), then hands the
@@ -357,22 +404,37 @@ async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
         };
         let mut early = Vec::new();
         let t = TlsStream::accept(&mut stream, config, &first, &mut early).await?;
-        Ok(Ok((t, early)))
+        let resumed = t.resumed();
+        let described = t.describe();
+        let (secured, fell_back) =
+            secure(t, &mut stream, &mut early, &tls, conn_id(&ctx), ctx.shared.verbose()).await?;
+        Ok(Ok((secured, fell_back, resumed, described, early)))
     };
     let outcome = glommio::timer::timeout(deadline, async { Ok(attempt.await) }).await;
     let id = conn_id(&ctx);
     match outcome {
-        Ok(Ok(Ok((t, early)))) => {
+        Ok(Ok(Ok((secured, fell_back, resumed, described, early)))) => {
             st.ssl_handshakes.incr();
-            if t.resumed() {
+            if resumed {
                 st.ssl_resumed_sessions.incr();
             } else {
                 st.ssl_new_sessions.incr();
             }
-            if ctx.shared.verbose() > 1 {
-                eprintln!("<{id} TLS handshake done: {}", t.describe());
+            if fell_back {
+                st.ssl_ktls_fallbacks.incr();
             }
-            glommio::spawn_local(serve(Transport::Tls(stream, Box::new(t)), early, slot)).detach();
+            let transport = match secured {
+                Secured::User(t) => Transport::Tls(stream, Box::new(t)),
+                Secured::Kernel(k) => Transport::Ktls(stream, Box::new(k)),
+            };
+            if ctx.shared.verbose() > 1 {
+                let path = match &transport {
+                    Transport::Ktls(..) => "kernel (kTLS)",
+                    _ => "userspace (rustls)",
+                };
+                eprintln!("<{id} TLS handshake done: {described}; records: {path}");
+            }
+            glommio::spawn_local(serve(transport, early, slot)).detach();
         }
         Ok(Ok(Err(first))) => {
             st.ssl_plaintext_connections.incr();
@@ -428,23 +490,40 @@ fn conn_id(ctx: &Ctx) -> u64 {
 async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
     let ctx = slot.ctx.clone();
     let id = conn_id(&ctx);
-    let is_tls = matches!(transport, Transport::Tls(..));
+    let is_tls = !matches!(transport, Transport::Plain(..));
+    let tls_label = match &transport {
+        Transport::Plain(_) => None,
+        Transport::Tls(_, t) => {
+            ctx.shard.stats.ssl_userspace_connections.add(1);
+            Some(t.label())
+        }
+        Transport::Ktls(_, k) => {
+            ctx.shard.stats.ssl_ktls_connections.add(1);
+            Some(k.label().to_string())
+        }
+    };
     if is_tls {
         ctx.shard.stats.ssl_connections.add(1);
     }
     if ctx.shared.verbose() > 1 {
         let peer = match &transport {
             Transport::Plain(s) => s.peer(),
-            Transport::Tls(s, _) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Transport::Tls(s, _) | Transport::Ktls(s, _) => {
+                s.peer_addr().map(|a| a.to_string()).unwrap_or_default()
+            }
         };
-        let kind = if is_tls { "TLS" } else { "plaintext" };
+        let kind = match &transport {
+            Transport::Plain(_) => "plaintext",
+            Transport::Tls(..) => "TLS (rustls)",
+            Transport::Ktls(..) => "TLS (kTLS)",
+        };
         eprintln!("<{id} new {kind} client connection from {peer}");
     }
     let last_cmd = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(ctx.shared.clock.now()));
     let fd = {
         use std::os::fd::AsRawFd;
         let (fd, addr, listen_addr) = match &transport {
-            Transport::Plain(Stream::Tcp(s)) | Transport::Tls(s, _) => (
+            Transport::Plain(Stream::Tcp(s)) | Transport::Tls(s, _) | Transport::Ktls(s, _) => (
                 s.as_raw_fd(),
                 s.peer_addr().map(|a| sock_name(&a)).unwrap_or_default(),
                 s.local_addr().ok().map(|a| sock_name(&a)),
@@ -460,6 +539,7 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
                 addr,
                 listen_addr,
                 state: "conn_parse_cmd",
+                tls: tls_label.clone(),
                 last_cmd: last_cmd.clone(),
             },
         );
@@ -483,6 +563,19 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
             }
             let _ = s.close().await;
         }
+        Transport::Ktls(s, k) => {
+            if result.is_err() {
+                ctx.shard.stats.ssl_proto_errors.incr();
+            }
+            // After an error the alert (if any) is already out; close_notify is sent once.
+            k.close(s).await;
+            let _ = s.close().await;
+        }
+    }
+    match &transport {
+        Transport::Plain(_) => {}
+        Transport::Tls(..) => ctx.shard.stats.ssl_userspace_connections.sub(1),
+        Transport::Ktls(..) => ctx.shard.stats.ssl_ktls_connections.sub(1),
     }
     if is_tls {
         ctx.shard.stats.ssl_connections.sub(1);
@@ -550,9 +643,20 @@ async fn conn_loop(
                         })?;
                         t.write_plain(s, &output.out, pool).await?
                     }
+                    Transport::Ktls(s, k) => k.write_all(s, &output.out).await?,
                 };
                 st.bytes_written.add(wrote as u64);
                 output.clear();
+            }
+            if let Transport::Ktls(_, k) = transport {
+                if k.near_limit() && session.start == session.end {
+                    // Near the cipher's record limit and unable to rekey: end it between
+                    // requests, with close_notify.
+                    if ctx.shared.verbose() > 0 {
+                        eprintln!("<{id} kTLS record limit near: closing cleanly");
+                    }
+                    return Ok(());
+                }
             }
             match next {
                 Next::Read => break,
@@ -577,6 +681,13 @@ async fn read_some(
         Transport::Plain(s) => {
             let space = session.read_space();
             let n = s.read(space).await?;
+            session.end += n;
+            st.bytes_read.add(n as u64);
+            Ok(n)
+        }
+        Transport::Ktls(s, k) => {
+            let space = session.read_space();
+            let n = k.read(s, space).await?;
             session.end += n;
             st.bytes_read.add(n as u64);
             Ok(n)

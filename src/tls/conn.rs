@@ -17,6 +17,8 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::{HandshakeKind, ServerConfig};
 
+use super::ktls::{KernelSupport, KtlsStream, SwitchError};
+
 /// Largest TLS record on the wire (TLS 1.2 allows 2048 bytes of expansion).
 const MAX_RECORD: usize = 5 + 16384 + 2048;
 /// First size of a connection's ciphertext buffer.
@@ -168,6 +170,105 @@ impl TlsStream {
             if t.fill(stream).await.map_err(HandshakeError::Io)? == 0 {
                 return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
+        }
+    }
+
+    /// Moves the connection's records into the kernel (kTLS). First reads exactly to the
+    /// end of any partial record, decrypts what is buffered (plaintext to `early_plain`) and
+    /// sends what rustls queued, so the kernel starts at a record boundary. On
+    /// [`SwitchError::Declined`] the connection comes back unchanged, to stay in rustls.
+    pub async fn into_kernel(
+        mut self,
+        stream: &mut TcpStream,
+        early_plain: &mut Vec<u8>,
+        support: &KernelSupport,
+        record_limit: u64,
+    ) -> Result<KtlsStream, (SwitchError, Option<TlsStream>)> {
+        let version = self.conn.protocol_version();
+        match self.conn.negotiated_cipher_suite() {
+            Some(suite) if support.supports(version, suite) => {}
+            Some(suite) => {
+                let why = format!(
+                    "the kernel has no kTLS for {version:?} {:?}",
+                    suite.suite()
+                );
+                return Err((SwitchError::Declined(why), Some(self)));
+            }
+            None => {
+                let why = "handshake not complete".to_string();
+                return Err((SwitchError::Declined(why), Some(self)));
+            }
+        }
+        for _ in 0..4 {
+            if self.used == 0 {
+                break;
+            }
+            // A record header, then its whole body, and nothing past it.
+            let want = if self.used < 5 {
+                5
+            } else {
+                5 + u16::from_be_bytes([self.incoming[3], self.incoming[4]]) as usize
+            };
+            if want > MAX_RECORD {
+                return Err((
+                    SwitchError::Broken(io_err("TLS record larger than the protocol allows")),
+                    None,
+                ));
+            }
+            if self.incoming.len() < want {
+                self.incoming.resize(want, 0);
+            }
+            while self.used < want {
+                match stream.read(&mut self.incoming[self.used..want]).await {
+                    Ok(0) => {
+                        let eof = std::io::ErrorKind::UnexpectedEof.into();
+                        return Err((SwitchError::Broken(eof), None));
+                    }
+                    Ok(n) => self.used += n,
+                    Err(e) => return Err((SwitchError::Broken(e), None)),
+                }
+            }
+            if want > 5 {
+                let flow = self.process(&mut |p| early_plain.extend_from_slice(p));
+                if let Err(e) = self.flush_pending(stream).await {
+                    return Err((SwitchError::Broken(e), None));
+                }
+                match flow {
+                    Ok(Flow::Ready) if !self.peer_closed => {}
+                    Ok(_) => {
+                        let why = "the peer closed during the switch".to_string();
+                        return Err((SwitchError::Declined(why), Some(self)));
+                    }
+                    Err(e) => return Err((SwitchError::Broken(io_err(e)), None)),
+                }
+            }
+        }
+        if self.used != 0 || !self.pending.is_empty() {
+            let why = "no record boundary to switch at".to_string();
+            return Err((SwitchError::Declined(why), Some(self)));
+        }
+        KtlsStream::switch(stream, self.conn, support, record_limit).map_err(|(e, conn)| {
+            let back = conn.map(|conn| TlsStream {
+                conn,
+                incoming: vec![0; INCOMING_INITIAL],
+                used: 0,
+                pending: Vec::new(),
+                peer_closed: false,
+            });
+            (e, back)
+        })
+    }
+
+    /// "userspace/TLSv1.3/TLS13_AES_128_GCM_SHA256", for `stats conns`.
+    pub fn label(&self) -> String {
+        let v = match self.conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "?",
+        };
+        match self.conn.negotiated_cipher_suite() {
+            Some(s) => format!("userspace/{v}/{:?}", s.suite()),
+            None => format!("userspace/{v}"),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod certs;
 pub mod conn;
+pub mod ktls;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,6 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
+use ktls::{KernelSupport, KtlsMode};
 
 /// memcached's `ssl_verify_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +66,11 @@ pub struct TlsSettings {
     pub wbuf_size: usize,
     /// `ssl_session_cache`: server-side cache for TLS 1.2 session IDs.
     pub session_cache: bool,
-    /// `ssl_kernel_tls` (see the kTLS module).
-    pub kernel_tls: bool,
+    /// `ssl_kernel_tls`: auto (default), on or off (see [`ktls`]).
+    pub kernel_tls: KtlsMode,
+    /// `ssl_ktls_record_limit` (tessera): records a kTLS connection sends under one key
+    /// before it is rekeyed or closed; 0 = the cipher suite's confidentiality limit.
+    pub ktls_record_limit: u64,
     /// `ssl_handshake_timeout` (tessera): a handshake must finish within this.
     pub handshake_timeout: Duration,
 }
@@ -147,6 +152,12 @@ impl TlsSettings {
                     )
                 })?,
         };
+        let ktls_record_limit = match get("ssl_ktls_record_limit") {
+            None => 0,
+            Some(v) => v.parse::<u64>().ok().filter(|&n| n == 0 || n >= 16).ok_or_else(|| {
+                format!("ssl_ktls_record_limit: '{v}' is not 0 (the cipher's limit) or a count >= 16")
+            })?,
+        };
         let switch = |k: &str| matches!(get(k), Some("true" | "1" | "yes"));
         Ok(Some(TlsSettings {
             chain_cert: chain_cert.into(),
@@ -158,7 +169,8 @@ impl TlsSettings {
             ciphers,
             wbuf_size: wbuf_kb * 1024,
             session_cache: switch("ssl_session_cache"),
-            kernel_tls: switch("ssl_kernel_tls"),
+            kernel_tls: KtlsMode::parse(get("ssl_kernel_tls"))?,
+            ktls_record_limit,
             handshake_timeout,
         }))
     }
@@ -245,6 +257,8 @@ pub struct TlsContext {
     sessions: Arc<dyn StoresServerSessions>,
     /// Unix time of the last successful (re)load.
     refreshed_at: AtomicI64,
+    /// What the kernel offers for kTLS (probed at startup; nothing when it is off).
+    pub kernel: KernelSupport,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -292,8 +306,22 @@ impl TlsContext {
         } else {
             Arc::new(NoServerSessionStorage {})
         };
-        let configs = build_configs(&settings, &ticketer, &sessions)?;
+        let kernel = match settings.kernel_tls {
+            KtlsMode::Off => KernelSupport::none("ssl_kernel_tls=off"),
+            KtlsMode::Auto | KtlsMode::On => ktls::probe(),
+        };
+        if settings.kernel_tls == KtlsMode::On {
+            if let Some(why) = &kernel.unavailable {
+                return Err(format!(
+                    "ssl_kernel_tls=on: kernel TLS is not usable on Linux {}: {why} \
+                     (use ssl_kernel_tls=auto to fall back to userspace TLS)",
+                    kernel.release
+                ));
+            }
+        }
+        let configs = build_configs(&settings, &ticketer, &sessions, &kernel)?;
         Ok(Arc::new(TlsContext {
+            kernel,
             settings,
             configs: RwLock::new(Arc::new(configs)),
             ticketer,
@@ -314,7 +342,7 @@ impl TlsContext {
     /// Re-reads chain, key and CA. On any error the old configuration keeps serving and the
     /// error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        let configs = build_configs(&self.settings, &self.ticketer, &self.sessions)?;
+        let configs = build_configs(&self.settings, &self.ticketer, &self.sessions, &self.kernel)?;
         match self.configs.write() {
             Ok(mut c) => *c = Arc::new(configs),
             Err(p) => *p.into_inner() = Arc::new(configs),
@@ -334,12 +362,29 @@ fn build_configs(
     s: &TlsSettings,
     ticketer: &Arc<dyn ProducesTickets>,
     sessions: &Arc<dyn StoresServerSessions>,
+    kernel: &KernelSupport,
 ) -> Result<Configs, String> {
     let certs = read_certs(&s.chain_cert)?;
     let key = read_key(&s.key, s.key_der)?;
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(list) = &s.ciphers {
         provider.cipher_suites = select_suites(list, s.min_version)?;
+    }
+    if s.kernel_tls == KtlsMode::On {
+        // Every connection must be able to move to the kernel: offer only what it has.
+        provider.cipher_suites.retain(|&suite| {
+            let version = match suite {
+                SupportedCipherSuite::Tls13(_) => rustls::ProtocolVersion::TLSv1_3,
+                SupportedCipherSuite::Tls12(_) => rustls::ProtocolVersion::TLSv1_2,
+            };
+            kernel.supports(Some(version), suite)
+        });
+        if provider.cipher_suites.is_empty() {
+            return Err(format!(
+                "ssl_kernel_tls=on: the kernel implements none of the configured ciphers ({})",
+                kernel.describe()
+            ));
+        }
     }
     let provider = Arc::new(provider);
     let roots = match &s.ca_cert {
@@ -434,8 +479,9 @@ pub fn settings_stats(s: Option<&TlsSettings>) -> Vec<(&'static str, String)> {
         ),
         (
             "ssl_kernel_tls",
-            if s.kernel_tls { "yes" } else { "no" }.into(),
+            s.kernel_tls.name().into(),
         ),
+        ("ssl_ktls_record_limit", s.ktls_record_limit.to_string()),
         (
             "ssl_min_version",
             match s.min_version {
