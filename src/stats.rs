@@ -332,7 +332,11 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
         stat(out, "ssl_verify_failures", s.ssl_verify_failures);
         stat(out, "ssl_connections", s.ssl_connections);
         stat(out, "ssl_ktls_connections", s.ssl_ktls_connections);
-        stat(out, "ssl_userspace_connections", s.ssl_userspace_connections);
+        stat(
+            out,
+            "ssl_userspace_connections",
+            s.ssl_userspace_connections,
+        );
         stat(out, "ssl_ktls_fallbacks", s.ssl_ktls_fallbacks);
         stat(
             out,

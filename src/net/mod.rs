@@ -406,8 +406,15 @@ async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
         let t = TlsStream::accept(&mut stream, config, &first, &mut early).await?;
         let resumed = t.resumed();
         let described = t.describe();
-        let (secured, fell_back) =
-            secure(t, &mut stream, &mut early, &tls, conn_id(&ctx), ctx.shared.verbose()).await?;
+        let (secured, fell_back) = secure(
+            t,
+            &mut stream,
+            &mut early,
+            &tls,
+            conn_id(&ctx),
+            ctx.shared.verbose(),
+        )
+        .await?;
         Ok(Ok((secured, fell_back, resumed, described, early)))
     };
     let outcome = glommio::timer::timeout(deadline, async { Ok(attempt.await) }).await;

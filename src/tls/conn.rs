@@ -188,10 +188,7 @@ impl TlsStream {
         match self.conn.negotiated_cipher_suite() {
             Some(suite) if support.supports(version, suite) => {}
             Some(suite) => {
-                let why = format!(
-                    "the kernel has no kTLS for {version:?} {:?}",
-                    suite.suite()
-                );
+                let why = format!("the kernel has no kTLS for {version:?} {:?}", suite.suite());
                 return Err((SwitchError::Declined(why), Some(self)));
             }
             None => {

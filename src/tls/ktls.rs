@@ -335,7 +335,11 @@ impl CryptoInfo {
             ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
                 (Cipher::Chacha20Poly1305, key, iv)
             }
-            _ => return Err(io::Error::other("kTLS: the kernel has no such record cipher")),
+            _ => {
+                return Err(io::Error::other(
+                    "kTLS: the kernel has no such record cipher",
+                ));
+            }
         };
         let want = if cipher == Cipher::Aes128Gcm { 16 } else { 32 };
         if key.as_ref().len() != want || iv.as_ref().len() != 12 {
@@ -382,6 +386,23 @@ fn set_crypto(fd: RawFd, direction: libc::c_int, info: &CryptoInfo) -> io::Resul
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads (and so resets) the socket's pending error.
+fn clear_socket_error(fd: RawFd) {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // Safety: `err` and `len` are live locals of the sizes passed; the kernel writes at most
+    // `len` bytes into `err`.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        );
     }
 }
 
@@ -462,6 +483,28 @@ fn recv_record(fd: RawFd, buf: &mut [u8]) -> io::Result<(u8, usize)> {
     Ok((typ, n as usize))
 }
 
+/// Moves the transmit direction of a connected socket into the kernel with these secrets.
+/// For client-side tools (the kTLS VM check uses it to send records rustls would not).
+pub fn install_tx(
+    fd: RawFd,
+    version: ProtocolVersion,
+    seq: u64,
+    secrets: &ConnectionTrafficSecrets,
+) -> io::Result<()> {
+    set_ulp(fd)?;
+    set_crypto(
+        fd,
+        TLS_TX,
+        &CryptoInfo::from_secrets(version, seq, secrets)?,
+    )
+}
+
+/// Sends one record of content type `typ` on a socket whose TX is in the kernel (see
+/// [`install_tx`]): an alert is type 21, payload `[level, description]`.
+pub fn send_control(fd: RawFd, typ: u8, payload: &[u8]) -> io::Result<()> {
+    send_record(fd, typ, payload)
+}
+
 /// Why a connection could not move to the kernel.
 #[derive(Debug)]
 pub enum SwitchError {
@@ -510,10 +553,16 @@ impl KtlsStream {
         conn: rustls::server::UnbufferedServerConnection,
         support: &KernelSupport,
         record_limit: u64,
-    ) -> Result<KtlsStream, (SwitchError, Option<rustls::server::UnbufferedServerConnection>)>
-    {
+    ) -> Result<
+        KtlsStream,
+        (
+            SwitchError,
+            Option<rustls::server::UnbufferedServerConnection>,
+        ),
+    > {
         let fd = stream.as_raw_fd();
-        let (Some(version), Some(suite)) = (conn.protocol_version(), conn.negotiated_cipher_suite())
+        let (Some(version), Some(suite)) =
+            (conn.protocol_version(), conn.negotiated_cipher_suite())
         else {
             return Err((
                 SwitchError::Declined("handshake not complete".into()),
@@ -559,7 +608,11 @@ impl KtlsStream {
         };
         let label = format!(
             "ktls/{}/{:?}",
-            if version == ProtocolVersion::TLSv1_3 { "TLSv1.3" } else { "TLSv1.2" },
+            if version == ProtocolVersion::TLSv1_3 {
+                "TLSv1.3"
+            } else {
+                "TLSv1.2"
+            },
             suite.suite()
         );
         Ok(KtlsStream {
@@ -591,6 +644,9 @@ impl KtlsStream {
             match err.raw_os_error() {
                 Some(libc::EIO) => {}
                 Some(libc::EBADMSG) => {
+                    // The kernel marked the socket with the error; clear it so the alert
+                    // can still go out.
+                    clear_socket_error(fd);
                     let _ = self.alert(fd, 2, ALERT_BAD_RECORD_MAC);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -598,6 +654,7 @@ impl KtlsStream {
                     ));
                 }
                 Some(libc::EMSGSIZE) => {
+                    clear_socket_error(fd);
                     let _ = self.alert(fd, 2, ALERT_RECORD_OVERFLOW);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -617,7 +674,10 @@ impl KtlsStream {
                 CT_ALERT => {
                     if n < 2 {
                         let _ = self.alert(fd, 2, ALERT_DECODE_ERROR);
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "kTLS: short alert"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "kTLS: short alert",
+                        ));
                     }
                     match (buf[0], buf[1]) {
                         (_, ALERT_CLOSE_NOTIFY) => {
@@ -625,7 +685,10 @@ impl KtlsStream {
                             return Ok(0);
                         }
                         // TLS 1.2 lets warnings pass; user_canceled precedes a close_notify.
-                        (1, d) if d == ALERT_USER_CANCELED || self.version != ProtocolVersion::TLSv1_3 => {
+                        (1, d)
+                            if d == ALERT_USER_CANCELED
+                                || self.version != ProtocolVersion::TLSv1_3 =>
+                        {
                             continue;
                         }
                         (_, d) => {
@@ -850,10 +913,7 @@ mod tests {
             rekey: false,
             release: "6.1".into(),
         };
-        assert!(s.supports(
-            Some(ProtocolVersion::TLSv1_3),
-            cs::TLS13_AES_128_GCM_SHA256
-        ));
+        assert!(s.supports(Some(ProtocolVersion::TLSv1_3), cs::TLS13_AES_128_GCM_SHA256));
         assert!(!s.supports(
             Some(ProtocolVersion::TLSv1_2),
             cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256

@@ -477,10 +477,7 @@ pub fn settings_stats(s: Option<&TlsSettings>) -> Vec<(&'static str, String)> {
             "ssl_session_cache",
             if s.session_cache { "yes" } else { "no" }.into(),
         ),
-        (
-            "ssl_kernel_tls",
-            s.kernel_tls.name().into(),
-        ),
+        ("ssl_kernel_tls", s.kernel_tls.name().into()),
         ("ssl_ktls_record_limit", s.ktls_record_limit.to_string()),
         (
             "ssl_min_version",

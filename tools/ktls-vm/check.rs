@@ -1,0 +1,636 @@
+//! kTLS end-to-end check, run inside a VM whose kernel has kTLS (tools/ktls-vm/run.sh).
+//!
+//! Starts tessera with `ssl_kernel_tls=on` and drives it with rustls clients (userspace
+//! record layer: an independent implementation of what the kernel must produce) over
+//! loopback: every cipher suite under TLS 1.2 and 1.3, a 1 MiB value, pipelined requests,
+//! close_notify, a fatal alert from the client, a corrupted record, a client KeyUpdate and
+//! the record limit. kTLS being in use is asserted through `stats` and `stats conns`.
+//!
+//! Usage: ktls-check TESSERA_BINARY [--bench TESSERA_BENCH_BINARY SECONDS]
+//! Prints PASS/FAIL lines; exits 0 only when everything passed.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::crypto::ring::cipher_suite as cs;
+use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedCipherSuite};
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// A tessera process, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(bin: &Path, dir: &Path, name: &str, extra: &[&str]) -> Result<Server, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let log = dir.join(format!("{name}.log"));
+        let err = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let cert = dir.join("server.pem");
+        let key = dir.join("server.key");
+        let mut args: Vec<String> = vec![
+            "-Z".into(),
+            "-o".into(),
+            format!(
+                "ssl_chain_cert={},ssl_key={}",
+                cert.display(),
+                key.display()
+            ),
+            "-l".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-I".into(),
+            "2m".into(),
+            "-vv".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(bin)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut s = Server { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                return Err(format!(
+                    "{name} exited at startup ({status}): {}",
+                    s.log_text()
+                ));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "{name} did not listen within 60 s: {}",
+            s.log_text()
+        ))
+    }
+
+    fn log_text(&mut self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+struct Checks {
+    passed: usize,
+    failed: usize,
+}
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: &str) {
+        if ok {
+            self.passed += 1;
+            println!("PASS: {what}");
+        } else {
+            self.failed += 1;
+            println!("FAIL: {what}");
+        }
+    }
+
+    fn result<T>(&mut self, r: Result<T, String>, what: &str) -> Option<T> {
+        match r {
+            Ok(v) => {
+                self.check(true, what);
+                Some(v)
+            }
+            Err(e) => {
+                self.check(false, &format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn client_config(
+    dir: &Path,
+    suite: SupportedCipherSuite,
+    extract: bool,
+) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(dir.join("ca.pem"))
+        .map_err(|e| e.to_string())?
+    {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![suite];
+    let version = match suite {
+        SupportedCipherSuite::Tls13(_) => &rustls::version::TLS13,
+        SupportedCipherSuite::Tls12(_) => &rustls::version::TLS12,
+    };
+    let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[version])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.enable_secret_extraction = extract;
+    Ok(Arc::new(cfg))
+}
+
+fn connect(port: u16, cfg: Arc<ClientConfig>) -> Result<Tls, String> {
+    let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let conn = ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
+    let mut tls = StreamOwned::new(conn, sock);
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| format!("handshake: {e}"))?;
+    }
+    Ok(tls)
+}
+
+/// Reads until the reply ends with `end` (bounded by the socket timeout and 8 MiB).
+fn read_until(tls: &mut Tls, end: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !out.ends_with(end) {
+        if out.len() > 8 << 20 {
+            return Err("reply too long".into());
+        }
+        match tls.read(&mut buf) {
+            Ok(0) => return Err(format!("connection closed after {} bytes", out.len())),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+fn request(tls: &mut Tls, req: &[u8], end: &[u8]) -> Result<Vec<u8>, String> {
+    tls.write_all(req).map_err(|e| format!("write: {e}"))?;
+    tls.flush().map_err(|e| format!("flush: {e}"))?;
+    read_until(tls, end)
+}
+
+fn stats(tls: &mut Tls, which: &str) -> Result<HashMap<String, String>, String> {
+    let reply = request(tls, format!("stats{which}\r\n").as_bytes(), b"END\r\n")?;
+    Ok(String::from_utf8_lossy(&reply)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.strip_prefix("STAT ")?.splitn(2, ' ');
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect())
+}
+
+fn stat_num(m: &HashMap<String, String>, k: &str) -> i64 {
+    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(-1)
+}
+
+/// What a clean close looks like to a rustls client: close_notify, then EOF.
+fn expect_clean_close(tls: &mut Tls) -> Result<(), String> {
+    let mut buf = [0u8; 4096];
+    for _ in 0..64 {
+        match tls.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) => return Err(format!("not a clean close: {e}")),
+        }
+    }
+    Err("still sending".into())
+}
+
+fn suite_tests(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherSuite) {
+    let name = format!("{:?}", suite.suite());
+    let Some(cfg) = c.result(client_config(dir, suite, false), &format!("{name}: config")) else {
+        return;
+    };
+    let Some(mut tls) = c.result(connect(srv.port, cfg), &format!("{name}: handshake")) else {
+        return;
+    };
+    c.check(
+        tls.conn.negotiated_cipher_suite().map(|s| s.suite()) == Some(suite.suite()),
+        &format!("{name}: negotiated"),
+    );
+    let r = request(&mut tls, b"set k 0 0 5\r\nhello\r\nget k\r\n", b"END\r\n");
+    c.check(
+        r.as_deref() == Ok(b"STORED\r\nVALUE k 0 5\r\nhello\r\nEND\r\n".as_slice()),
+        &format!("{name}: set/get ({r:?})"),
+    );
+    // kTLS must be what serves this connection.
+    match stats(&mut tls, "") {
+        Ok(m) => c.check(
+            stat_num(&m, "ssl_ktls_connections") >= 1
+                && stat_num(&m, "ssl_userspace_connections") == 0
+                && stat_num(&m, "ssl_ktls_fallbacks") == 0,
+            &format!(
+                "{name}: stats ssl_ktls_connections={} ssl_userspace_connections={} \
+                 ssl_ktls_fallbacks={}",
+                stat_num(&m, "ssl_ktls_connections"),
+                stat_num(&m, "ssl_userspace_connections"),
+                stat_num(&m, "ssl_ktls_fallbacks")
+            ),
+        ),
+        Err(e) => c.check(false, &format!("{name}: stats: {e}")),
+    }
+    let want = format!(
+        "ktls/{}/{name}",
+        if name.starts_with("TLS13") {
+            "TLSv1.3"
+        } else {
+            "TLSv1.2"
+        }
+    );
+    match stats(&mut tls, " conns") {
+        Ok(m) => c.check(
+            m.iter().any(|(k, v)| k.ends_with(":tls") && *v == want),
+            &format!("{name}: stats conns shows {want}"),
+        ),
+        Err(e) => c.check(false, &format!("{name}: stats conns: {e}")),
+    }
+    // A 1 MiB value, out and back.
+    let big: Vec<u8> = (0..1usize << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut req = format!("set big 0 0 {}\r\n", big.len()).into_bytes();
+    req.extend_from_slice(&big);
+    req.extend_from_slice(b"\r\nget big\r\n");
+    let mut want_reply = format!("STORED\r\nVALUE big 0 {}\r\n", big.len()).into_bytes();
+    want_reply.extend_from_slice(&big);
+    want_reply.extend_from_slice(b"\r\nEND\r\n");
+    let r = request(&mut tls, &req, b"\r\nEND\r\n");
+    c.check(
+        r.as_ref().is_ok_and(|r| *r == want_reply),
+        &format!(
+            "{name}: 1 MiB value round trip ({})",
+            r.as_ref()
+                .map(|r| format!("{} bytes", r.len()))
+                .unwrap_or_else(|e| e.clone())
+        ),
+    );
+    // 300 pipelined sets and gets in one write.
+    let mut req = Vec::new();
+    let mut want_reply = Vec::new();
+    for i in 0..300 {
+        let v = format!("value-{i}-{}", "x".repeat(i % 50));
+        req.extend_from_slice(format!("set p{i} {i} 0 {}\r\n{v}\r\n", v.len()).as_bytes());
+        want_reply.extend_from_slice(b"STORED\r\n");
+    }
+    for i in 0..300 {
+        let v = format!("value-{i}-{}", "x".repeat(i % 50));
+        req.extend_from_slice(format!("get p{i}\r\n").as_bytes());
+        want_reply
+            .extend_from_slice(format!("VALUE p{i} {i} {}\r\n{v}\r\nEND\r\n", v.len()).as_bytes());
+    }
+    let r = request(
+        &mut tls,
+        &req,
+        format!("value-299-{}\r\nEND\r\n", "x".repeat(299 % 50)).as_bytes(),
+    );
+    c.check(
+        r.as_ref().is_ok_and(|r| *r == want_reply),
+        &format!("{name}: 600 pipelined requests answered in order"),
+    );
+    // close_notify is answered with close_notify.
+    tls.conn.send_close_notify();
+    let sent = tls.conn.complete_io(&mut tls.sock).map(|_| ());
+    c.check(sent.is_ok(), &format!("{name}: close_notify sent"));
+    let r = expect_clean_close(&mut tls);
+    c.check(r.is_ok(), &format!("{name}: close_notify answered ({r:?})"));
+}
+
+/// A client whose TX moves into the kernel after one request, so it can send an alert.
+fn fatal_alert(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherSuite) {
+    let name = format!("{:?}", suite.suite());
+    let Ok(cfg) = client_config(dir, suite, true) else {
+        c.check(false, "alert: config");
+        return;
+    };
+    let Some(mut tls) = c.result(connect(srv.port, cfg), &format!("{name} alert: handshake"))
+    else {
+        return;
+    };
+    let before = request(&mut tls, b"stats\r\n", b"END\r\n").map(|r| {
+        String::from_utf8_lossy(&r)
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT ssl_proto_errors ").map(str::to_string))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(-1)
+    });
+    let version = tls.conn.protocol_version();
+    let StreamOwned { conn, sock } = tls;
+    #[allow(deprecated)]
+    let secrets = conn.dangerous_extract_secrets();
+    let sent = match (secrets, version) {
+        (Ok(s), Some(v)) => tessera::tls::ktls::install_tx(sock.as_raw_fd(), v, s.tx.0, &s.tx.1)
+            .and_then(|()| tessera::tls::ktls::send_control(sock.as_raw_fd(), 21, &[2, 40]))
+            .map_err(|e| e.to_string()),
+        (Err(e), _) => Err(e.to_string()),
+        (_, None) => Err("no version".into()),
+    };
+    c.check(
+        sent.is_ok(),
+        &format!("{name}: client sent a fatal alert ({sent:?})"),
+    );
+    // The server closes without another word.
+    let mut sock = sock;
+    let mut buf = [0u8; 4096];
+    let mut closed = false;
+    for _ in 0..64 {
+        match sock.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    c.check(
+        closed,
+        &format!("{name}: server closed after the fatal alert"),
+    );
+    let after = client_config(dir, suite, false)
+        .and_then(|cfg| connect(srv.port, cfg))
+        .and_then(|mut t| stats(&mut t, ""))
+        .map(|m| stat_num(&m, "ssl_proto_errors"));
+    c.check(
+        matches!((&before, &after), (Ok(b), Ok(a)) if *a == *b + 1),
+        &format!("{name}: ssl_proto_errors counted the alert ({before:?} -> {after:?})"),
+    );
+}
+
+/// Garbage in place of a record: the kernel fails to decrypt it, the server answers with
+/// bad_record_mac and closes.
+fn bad_record(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherSuite) {
+    let name = format!("{:?}", suite.suite());
+    let Some(mut tls) = client_config(dir, suite, false)
+        .and_then(|cfg| connect(srv.port, cfg))
+        .ok()
+    else {
+        c.check(false, &format!("{name} bad record: handshake"));
+        return;
+    };
+    let ok = request(&mut tls, b"version\r\n", b"\r\n");
+    c.check(ok.is_ok(), &format!("{name} bad record: first request"));
+    let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    junk.extend((0..0x40).map(|i| (i * 7 + 3) as u8));
+    let _ = tls.sock.write_all(&junk);
+    let mut buf = [0u8; 256];
+    let r = tls.read(&mut buf);
+    let got = format!("{r:?}");
+    c.check(
+        got.contains("BadRecordMac"),
+        &format!("{name}: corrupted record answered with bad_record_mac ({got})"),
+    );
+}
+
+/// TLS 1.3 KeyUpdate from the client: followed where the kernel can rekey RX, else a clean
+/// close.
+fn key_update(c: &mut Checks, srv: &Server, dir: &Path, rekey: bool) {
+    let Some(mut tls) = client_config(dir, cs::TLS13_AES_128_GCM_SHA256, false)
+        .and_then(|cfg| connect(srv.port, cfg))
+        .ok()
+    else {
+        c.check(false, "key update: handshake");
+        return;
+    };
+    let ok = request(&mut tls, b"version\r\n", b"\r\n");
+    c.check(ok.is_ok(), "key update: first request");
+    if let Err(e) = tls.conn.refresh_traffic_keys() {
+        c.check(false, &format!("key update: rustls refused: {e}"));
+        return;
+    }
+    let _ = tls.write_all(b"version\r\n");
+    let _ = tls.flush();
+    if rekey {
+        let r = read_until(&mut tls, b"\r\n");
+        c.check(
+            r.as_ref().is_ok_and(|r| r.starts_with(b"VERSION")),
+            &format!("key update followed (kernel rekeys RX): {r:?}"),
+        );
+    } else {
+        let r = expect_clean_close(&mut tls);
+        c.check(
+            r.is_ok(),
+            &format!("key update on a kernel without RX rekey: clean close ({r:?})"),
+        );
+    }
+}
+
+/// With ssl_ktls_record_limit=64 the server ends the connection cleanly before 64 records.
+fn record_limit(c: &mut Checks, srv: &Server, dir: &Path) {
+    let Some(mut tls) = client_config(dir, cs::TLS13_AES_128_GCM_SHA256, false)
+        .and_then(|cfg| connect(srv.port, cfg))
+        .ok()
+    else {
+        c.check(false, "record limit: handshake");
+        return;
+    };
+    let mut replies = 0;
+    let mut end = String::from("no close");
+    for _ in 0..100 {
+        if tls
+            .write_all(b"get nothing\r\n")
+            .and_then(|()| tls.flush())
+            .is_err()
+        {
+            end = "write failed".into();
+            break;
+        }
+        match read_until(&mut tls, b"END\r\n") {
+            Ok(_) => replies += 1,
+            Err(e) if e.starts_with("connection closed after 0") => {
+                end = "close_notify".into();
+                break;
+            }
+            Err(e) => {
+                end = e;
+                break;
+            }
+        }
+    }
+    c.check(
+        end == "close_notify" && (32..64).contains(&replies),
+        &format!("record limit 64: {replies} replies, then {end}"),
+    );
+}
+
+fn run_bench(c: &mut Checks, tessera: &Path, bench: &Path, secs: &str, dir: &Path) {
+    let on = Server::start(
+        tessera,
+        dir,
+        "bench-ktls",
+        &["-o", "ssl_kernel_tls=on", "-t", "1"],
+    );
+    let off = Server::start(
+        tessera,
+        dir,
+        "bench-user",
+        &["-o", "ssl_kernel_tls=off", "-t", "1"],
+    );
+    let (Ok(on), Ok(off)) = (on, off) else {
+        c.check(false, "bench servers start");
+        return;
+    };
+    let ca = dir.join("ca.pem");
+    for (label, extra) in [
+        ("pipeline 1", vec!["--pipeline", "1"]),
+        ("pipeline 16", vec!["--pipeline", "16"]),
+        (
+            "4 KiB values",
+            vec!["--pipeline", "1", "--value-size", "4096"],
+        ),
+    ] {
+        println!("== tessera-bench --compare kTLS vs userspace TLS: {label} ==");
+        let ktls = format!("ktls=tls://127.0.0.1:{}", on.port);
+        let user = format!("rustls=tls://127.0.0.1:{}", off.port);
+        let mut args = vec![
+            "--compare",
+            "--target",
+            &ktls,
+            "--target",
+            &user,
+            "--tls-cacert",
+        ];
+        let ca_s = ca.display().to_string();
+        args.push(&ca_s);
+        args.extend([
+            "--tls-sni",
+            "localhost",
+            "--time",
+            secs,
+            "--rounds",
+            "3",
+            "-c",
+            "8",
+            "--preload",
+            "--keys",
+            "10000",
+            "-q",
+        ]);
+        args.extend(extra.iter().copied());
+        let status = Command::new(bench).args(&args).status();
+        c.check(
+            status.is_ok_and(|s| s.success()),
+            &format!("tessera-bench {label}"),
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(tessera) = args.get(1).map(PathBuf::from) else {
+        eprintln!("usage: ktls-check TESSERA_BINARY [--bench TESSERA_BENCH SECONDS]");
+        std::process::exit(2);
+    };
+    let dir = std::env::temp_dir().join(format!("ktls-check-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut c = Checks {
+        passed: 0,
+        failed: 0,
+    };
+    let certs = Command::new(&tessera)
+        .args(["certs", "--out"])
+        .arg(&dir)
+        .output();
+    c.check(
+        certs.as_ref().is_ok_and(|o| o.status.success()),
+        "tessera certs",
+    );
+    let support = tessera::tls::ktls::probe();
+    println!("kernel: {}", support.describe());
+    c.check(support.unavailable.is_none(), "kernel has kTLS");
+    if args.get(2).map(String::as_str) == Some("--bench") {
+        let bench = PathBuf::from(args.get(3).cloned().unwrap_or_default());
+        let secs = args.get(4).cloned().unwrap_or_else(|| "5s".into());
+        run_bench(&mut c, &tessera, &bench, &secs, &dir);
+    } else {
+        match Server::start(
+            &tessera,
+            &dir,
+            "ktls-on",
+            &["-o", "ssl_kernel_tls=on", "-t", "2"],
+        ) {
+            Ok(mut srv) => {
+                let suites = [
+                    cs::TLS13_AES_128_GCM_SHA256,
+                    cs::TLS13_AES_256_GCM_SHA384,
+                    cs::TLS13_CHACHA20_POLY1305_SHA256,
+                    cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                    cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                    cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                ];
+                for s in suites {
+                    suite_tests(&mut c, &srv, &dir, s);
+                }
+                fatal_alert(&mut c, &srv, &dir, cs::TLS13_AES_256_GCM_SHA384);
+                fatal_alert(
+                    &mut c,
+                    &srv,
+                    &dir,
+                    cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                );
+                bad_record(&mut c, &srv, &dir, cs::TLS13_CHACHA20_POLY1305_SHA256);
+                bad_record(
+                    &mut c,
+                    &srv,
+                    &dir,
+                    cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                );
+                key_update(&mut c, &srv, &dir, support.rekey);
+                let log = srv.log_text();
+                c.check(
+                    log.contains("records: kernel (kTLS)"),
+                    "server log says the connections use kTLS",
+                );
+                if c.failed > 0 {
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(200)..];
+                    println!("---- server log (last 200 lines) ----\n{}", tail.join("\n"));
+                }
+            }
+            Err(e) => c.check(false, &format!("server with ssl_kernel_tls=on starts: {e}")),
+        }
+        match Server::start(
+            &tessera,
+            &dir,
+            "ktls-limit",
+            &[
+                "-o",
+                "ssl_kernel_tls=on,ssl_ktls_record_limit=64",
+                "-t",
+                "1",
+            ],
+        ) {
+            Ok(srv) => record_limit(&mut c, &srv, &dir),
+            Err(e) => c.check(false, &format!("server with a record limit starts: {e}")),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("RESULT: {} passed, {} failed", c.passed, c.failed);
+    std::process::exit(if c.failed == 0 { 0 } else { 1 });
+}

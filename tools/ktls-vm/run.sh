@@ -1,0 +1,115 @@
+#!/bin/bash
+# Tests tessera's kernel TLS inside a VM whose kernel has kTLS (this host's may not).
+#
+#   tools/ktls-vm/run.sh            build static binaries, boot Debian's 6.1 kernel (tls.ko)
+#                                   under qemu with them in an initramfs, run ktls-check
+#   tools/ktls-vm/run.sh bench [S]  the same, but run tessera-bench --compare kTLS vs
+#                                   userspace TLS inside the VM (S seconds a round, default 5s)
+#
+# Needs: x86_64 host, qemu-system-x86, busybox-static, cpio, kmod (installed with apt-get
+# when missing and running as root), and Debian package registries for the kernel package.
+# Software emulation (TCG): about a minute a run. KVM is not used (ACCEL=kvm to try it).
+# Exit: 0 passed; 1 failed; 3 skipped because qemu cannot run here (a message says why).
+# Cache: $KTLS_VM_CACHE (default ~/.cache/tessera-ktls-vm) keeps the extracted kernel.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MODE=${1:-check}
+SECS=${2:-5s}
+CACHE=${KTLS_VM_CACHE:-$HOME/.cache/tessera-ktls-vm}
+TRIPLE=x86_64-unknown-linux-gnu
+say() { echo "ktls-vm: $*"; }
+skip() { say "SKIPPED: $*"; exit 3; }
+
+[ "$(uname -m)" = x86_64 ] || skip "the VM recipe is x86_64 only (host is $(uname -m))"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+command -v depmod >/dev/null || need+=(kmod)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${need[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+      || skip "cannot install ${need[*]}"
+  else
+    skip "missing ${need[*]} (install them, or run as root with apt-get)"
+  fi
+fi
+
+# Debian's kernel with net/tls as a module, extracted once.
+mkdir -p "$CACHE"
+KDIR="$CACHE/kernel"
+if ! ls "$KDIR"/boot/vmlinuz-* >/dev/null 2>&1; then
+  command -v apt-get >/dev/null || skip "no apt-get to fetch a kernel with kTLS"
+  KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+  [ -n "$KPKG" ] || { apt-get update -qq >/dev/null || true;
+    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); }
+  [ -n "$KPKG" ] || skip "no linux-image-amd64 package in the registries"
+  say "fetching $KPKG"
+  rm -rf "$CACHE/kdeb" "$KDIR" && mkdir -p "$CACHE/kdeb"
+  (cd "$CACHE/kdeb" && apt-get download "$KPKG" >/dev/null 2>&1) || skip "cannot download $KPKG"
+  dpkg -x "$CACHE"/kdeb/"$KPKG"_*.deb "$KDIR"
+  rm -rf "$CACHE/kdeb"
+  depmod -b "$KDIR" "$(ls "$KDIR/lib/modules")"
+fi
+KVER=$(ls "$KDIR/lib/modules")
+
+say "building static binaries (target $TRIPLE, crt-static)"
+(cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+  --target "$TRIPLE" --bin tessera --bin tessera-bench --example ktls-check)
+BIN="$ROOT/target/$TRIPLE/release"
+
+IR=$(mktemp -d "${TMPDIR:-/tmp}/ktlsvm-root.XXXX")
+OUT=$(mktemp "${TMPDIR:-/tmp}/ktlsvm.XXXX.cpio.gz")
+LOG=$(mktemp "${TMPDIR:-/tmp}/ktlsvm.XXXX.log")
+trap 'rm -rf "$IR" "$OUT"' EXIT
+mkdir -p "$IR"/{bin,sbin,proc,sys,dev,tmp,lib/modules/$KVER/kernel}
+cp /bin/busybox "$IR/bin/busybox"
+ln -s /bin/busybox "$IR/sbin/modprobe"
+M="$KDIR/lib/modules/$KVER"
+for d in net/tls crypto arch/x86/crypto lib/crypto; do
+  [ -d "$M/kernel/$d" ] || continue
+  mkdir -p "$IR/lib/modules/$KVER/kernel/$d"
+  cp -r "$M/kernel/$d/." "$IR/lib/modules/$KVER/kernel/$d/"
+done
+cp "$M"/modules.* "$IR/lib/modules/$KVER/"
+cp "$BIN/tessera" "$BIN/tessera-bench" "$BIN/examples/ktls-check" "$IR/bin/"
+if [ "$MODE" = bench ]; then
+  TEST="/bin/ktls-check /bin/tessera --bench /bin/tessera-bench $SECS"; LIMIT=900
+else
+  TEST="/bin/ktls-check /bin/tessera"; LIMIT=300
+fi
+cat > "$IR/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+ip link set lo up
+echo "[init] kernel \$(uname -r), cpus \$(nproc), modprobe tls: \$(modprobe tls && echo ok || echo FAILED)"
+for m in aes_generic gcm chacha20poly1305 chacha_generic poly1305_generic; do modprobe \$m 2>/dev/null; done
+ulimit -l 8192
+cd /tmp && timeout $LIMIT $TEST; rc=\$?
+echo "[init] ktls-check exit=\$rc"
+poweroff -f
+INIT
+chmod +x "$IR/init"
+(cd "$IR" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT"
+
+if [ "${ACCEL:-tcg}" = kvm ]; then ACC=(-enable-kvm -cpu host); else ACC=(-accel tcg -cpu max); fi
+say "booting Linux $KVER under qemu (${ACCEL:-tcg}); log: $LOG"
+set +e
+timeout $((LIMIT + 120)) qemu-system-x86_64 "${ACC[@]}" -smp 2 -m 1024 -nographic -no-reboot \
+  -nic none -kernel "$KDIR"/boot/vmlinuz-* -initrd "$OUT" \
+  -append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+set -e
+if ! grep -q "\[init\] kernel" "$LOG"; then
+  # qemu itself could not run (no TCG, no memory, ...): not a tessera failure.
+  skip "qemu did not boot the VM (see $LOG)"
+fi
+if grep -q "\[init\] ktls-check exit=0" "$LOG"; then
+  say "passed"
+  exit 0
+fi
+say "FAILED (see $LOG)"
+exit 1
