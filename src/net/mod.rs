@@ -326,8 +326,8 @@ enum Transport {
 
 /// A finished handshake: where its records go from now on.
 enum Secured {
-    User(TlsStream),
-    Kernel(KtlsStream),
+    User(Box<TlsStream>),
+    Kernel(Box<KtlsStream>),
 }
 
 /// Moves a finished handshake into the kernel when `ssl_kernel_tls` and the kernel allow.
@@ -342,17 +342,17 @@ async fn secure(
 ) -> Result<(Secured, bool), HandshakeError> {
     let mode = tls.settings.kernel_tls;
     if mode == KtlsMode::Off {
-        return Ok((Secured::User(t), false));
+        return Ok((Secured::User(Box::new(t)), false));
     }
     if tls.kernel.unavailable.is_some() {
         // Said once at startup; every connection counts.
-        return Ok((Secured::User(t), true));
+        return Ok((Secured::User(Box::new(t)), true));
     }
     match t
         .into_kernel(stream, early, &tls.kernel, tls.settings.ktls_record_limit)
         .await
     {
-        Ok(k) => Ok((Secured::Kernel(k), false)),
+        Ok(k) => Ok((Secured::Kernel(Box::new(k)), false)),
         Err((SwitchError::Declined(why), Some(t))) if mode == KtlsMode::Auto => {
             if verbose > 0 {
                 eprintln!("<{id} kTLS not used, records stay in rustls: {why}");
@@ -431,8 +431,8 @@ async fn handshake(mut stream: TcpStream, wire: Wire, slot: ConnSlot) {
                 st.ssl_ktls_fallbacks.incr();
             }
             let transport = match secured {
-                Secured::User(t) => Transport::Tls(stream, Box::new(t)),
-                Secured::Kernel(k) => Transport::Ktls(stream, Box::new(k)),
+                Secured::User(t) => Transport::Tls(stream, t),
+                Secured::Kernel(k) => Transport::Ktls(stream, k),
             };
             if ctx.shared.verbose() > 1 {
                 let path = match &transport {

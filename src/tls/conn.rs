@@ -183,17 +183,17 @@ impl TlsStream {
         early_plain: &mut Vec<u8>,
         support: &KernelSupport,
         record_limit: u64,
-    ) -> Result<KtlsStream, (SwitchError, Option<TlsStream>)> {
+    ) -> Result<KtlsStream, (SwitchError, Option<Box<TlsStream>>)> {
         let version = self.conn.protocol_version();
         match self.conn.negotiated_cipher_suite() {
             Some(suite) if support.supports(version, suite) => {}
             Some(suite) => {
                 let why = format!("the kernel has no kTLS for {version:?} {:?}", suite.suite());
-                return Err((SwitchError::Declined(why), Some(self)));
+                return Err((SwitchError::Declined(why), Some(Box::new(self))));
             }
             None => {
                 let why = "handshake not complete".to_string();
-                return Err((SwitchError::Declined(why), Some(self)));
+                return Err((SwitchError::Declined(why), Some(Box::new(self))));
             }
         }
         for _ in 0..4 {
@@ -234,7 +234,7 @@ impl TlsStream {
                     Ok(Flow::Ready) if !self.peer_closed => {}
                     Ok(_) => {
                         let why = "the peer closed during the switch".to_string();
-                        return Err((SwitchError::Declined(why), Some(self)));
+                        return Err((SwitchError::Declined(why), Some(Box::new(self))));
                     }
                     Err(e) => return Err((SwitchError::Broken(io_err(e)), None)),
                 }
@@ -242,15 +242,17 @@ impl TlsStream {
         }
         if self.used != 0 || !self.pending.is_empty() {
             let why = "no record boundary to switch at".to_string();
-            return Err((SwitchError::Declined(why), Some(self)));
+            return Err((SwitchError::Declined(why), Some(Box::new(self))));
         }
         KtlsStream::switch(stream, self.conn, support, record_limit).map_err(|(e, conn)| {
-            let back = conn.map(|conn| TlsStream {
-                conn,
-                incoming: vec![0; INCOMING_INITIAL],
-                used: 0,
-                pending: Vec::new(),
-                peer_closed: false,
+            let back = conn.map(|conn| {
+                Box::new(TlsStream {
+                    conn: *conn,
+                    incoming: vec![0; INCOMING_INITIAL],
+                    used: 0,
+                    pending: Vec::new(),
+                    peer_closed: false,
+                })
             });
             (e, back)
         })

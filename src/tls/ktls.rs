@@ -557,7 +557,7 @@ impl KtlsStream {
         KtlsStream,
         (
             SwitchError,
-            Option<rustls::server::UnbufferedServerConnection>,
+            Option<Box<rustls::server::UnbufferedServerConnection>>,
         ),
     > {
         let fd = stream.as_raw_fd();
@@ -566,7 +566,7 @@ impl KtlsStream {
         else {
             return Err((
                 SwitchError::Declined("handshake not complete".into()),
-                Some(conn),
+                Some(Box::new(conn)),
             ));
         };
         if !support.supports(Some(version), suite) {
@@ -575,13 +575,13 @@ impl KtlsStream {
                     "the kernel has no kTLS for {version:?} {:?}",
                     suite.suite()
                 )),
-                Some(conn),
+                Some(Box::new(conn)),
             ));
         }
         if let Err(e) = set_ulp(fd) {
             return Err((
                 SwitchError::Declined(format!("setsockopt TCP_ULP \"tls\": {e}")),
-                Some(conn),
+                Some(Box::new(conn)),
             ));
         }
         let (secrets, kconn) = conn
