@@ -7,6 +7,8 @@
 #   2. cargo test --release
 #   3. tests/clients/run_clients.sh target/release/tessera  (memccapable, pymemcache, TLS,
 #      unix socket, memcached-tool / exporter checks)
+#   4. tools/ktls-vm/run.sh: kernel TLS inside a qemu VM (Debian's kernel with tls.ko);
+#      skipped, with a message saying why, only where qemu cannot run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,7 @@ on_exit() {
     local rc=$?
     echo
     if [ "$rc" -eq 0 ]; then
-        echo "tools/test.sh: all stages passed (deps, build, cargo test, client suite)"
+        echo "tools/test.sh: all stages passed (deps, build, cargo test, client suite, kTLS VM)"
     else
         echo "tools/test.sh: FAILED in stage '$STAGE' (exit code $rc)" >&2
     fi
@@ -68,3 +70,14 @@ cargo test --release
 
 stage "client suite (memccapable + pymemcache)"
 tests/clients/run_clients.sh target/release/tessera
+
+stage "kernel TLS in a VM (tools/ktls-vm/run.sh)"
+set +e
+tools/ktls-vm/run.sh
+rc=$?
+set -e
+if [ "$rc" -eq 3 ]; then
+    echo "*** kTLS VM test SKIPPED: qemu cannot run here (reason above) ***"
+elif [ "$rc" -ne 0 ]; then
+    exit "$rc"
+fi

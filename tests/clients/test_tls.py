@@ -774,14 +774,17 @@ def test_stats_settings_defaults(start_server, ca1):
         "ssl_wbuf_size": "16384",
         "ssl_session_cache": "no",
         "ssl_min_version": "tlsv1.2",
+        "ssl_kernel_tls": "auto",
+        "ssl_ktls_record_limit": "0",
     }
     assert {k: s.get(k) for k in want} == want
-    for k in ("ssl_keyformat", "ssl_ciphers", "ssl_kernel_tls", "ssl_handshake_timeout"):
+    for k in ("ssl_keyformat", "ssl_ciphers", "ssl_handshake_timeout"):
         assert k in s, k
     general = srv.stats()
     for k in ("ssl_handshakes", "ssl_handshake_errors", "ssl_handshake_timeouts",
               "ssl_proto_errors", "ssl_resumed_sessions", "ssl_new_sessions",
               "ssl_verify_failures", "ssl_connections", "ssl_plaintext_connections",
+              "ssl_ktls_connections", "ssl_userspace_connections", "ssl_ktls_fallbacks",
               "time_since_server_cert_refresh"):
         assert k in general, k
     assert int(general["ssl_connections"]) >= 1  # the stats connection itself
@@ -932,3 +935,104 @@ def test_example_config_files(bin_path, tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+# ------------------------------------------------------------------ (m) kernel TLS path
+# kTLS itself is exercised in a VM (tools/ktls-vm/run.sh); here: the choice of path, its
+# log line and its stats, on whatever kernel runs the tests.
+
+
+def _ktls_line(srv):
+    lines = [l for l in srv.output().splitlines() if l.startswith("tessera: kernel TLS")]
+    assert len(lines) == 1, srv.output()  # said once at startup
+    return lines[0]
+
+
+def _tls_labels(srv):
+    return [v for k, v in srv.stats("conns").items() if k.endswith(":tls")]
+
+
+def test_ktls_auto_reports_the_path_taken(start_server, ca1):
+    srv = start_server()
+    line = _ktls_line(srv)
+    assert "ssl_kernel_tls=auto" in line, line
+    assert srv.stats("settings")["ssl_kernel_tls"] == "auto"
+    c = tls_connect(srv.port, client_ctx(ca1.ca))
+    try:
+        c.assert_usable()
+        labels = _tls_labels(srv)
+        s = srv.stats()
+        if "not available" in line:
+            # Every TLS connection so far (3 stats connections included) fell back.
+            assert "TLS records stay in rustls" in line, line
+            assert int(s["ssl_ktls_connections"]) == 0
+            assert int(s["ssl_userspace_connections"]) == 2  # c and this stats connection
+            assert int(s["ssl_ktls_fallbacks"]) == int(s["ssl_handshakes"]) >= 3
+            assert labels and all(l.startswith("userspace/TLSv1.3/TLS13_") for l in labels), labels
+        else:
+            assert int(s["ssl_ktls_connections"]) == 2, s
+            assert int(s["ssl_userspace_connections"]) == 0, s
+            assert labels and all(l.startswith("ktls/") for l in labels), labels
+        assert int(s["ssl_connections"]) == 2
+    finally:
+        c.close()
+    assert srv.wait_stat("ssl_connections", lambda v: v == 1) == 1  # only the stats one
+
+
+def test_ktls_off_stays_in_rustls(start_server, ca1):
+    srv = start_server(opts={"ssl_kernel_tls": "off"})
+    assert "off" in _ktls_line(srv)
+    c = tls_connect(srv.port, client_ctx(ca1.ca, maxv=ssl.TLSVersion.TLSv1_2))
+    try:
+        c.assert_usable()
+        s = srv.stats()
+        assert int(s["ssl_ktls_fallbacks"]) == 0  # off is a choice, not a fallback
+        assert int(s["ssl_ktls_connections"]) == 0
+        assert int(s["ssl_userspace_connections"]) == 2
+        assert any(l.startswith("userspace/TLSv1.2/TLS_ECDHE_") for l in _tls_labels(srv))
+        assert srv.stats("settings")["ssl_kernel_tls"] == "off"
+    finally:
+        c.close()
+
+
+def test_ktls_on(bin_path, start_server, ca1):
+    """on: refuses to start where the kernel has no kTLS (one line saying so); serves
+    everything through kTLS where it has."""
+    probe = start_server()
+    available = "not available" not in _ktls_line(probe)
+    cc = f"ssl_chain_cert={ca1.server},ssl_key={ca1.server_key},ssl_kernel_tls=on"
+    if not available:
+        port = free_ports(1)[0]
+        r = subprocess.run(
+            [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", "-o", cc],
+            capture_output=True, text=True, timeout=10,
+        )
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0 and len(lines) == 1, r.stderr
+        assert "ssl_kernel_tls=on" in lines[0] and "TCP_ULP" in lines[0], lines
+        assert "ssl_kernel_tls=auto" in lines[0], lines  # says what to do instead
+    else:
+        srv = start_server(opts={"ssl_kernel_tls": "on"})
+        c = tls_connect(srv.port, client_ctx(ca1.ca))
+        try:
+            c.assert_usable()
+            assert int(srv.stats()["ssl_ktls_connections"]) == 2
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("opt,value", [
+    ("ssl_kernel_tls", "maybe"),
+    ("ssl_ktls_record_limit", "3"),
+    ("ssl_ktls_record_limit", "many"),
+])
+def test_ktls_bad_options(bin_path, ca1, opt, value):
+    cc = f"ssl_chain_cert={ca1.server},ssl_key={ca1.server_key},{opt}={value}"
+    port = free_ports(1)[0]
+    r = subprocess.run(
+        [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", "-o", cc],
+        capture_output=True, text=True, timeout=10,
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1, r.stderr
+    assert f"{opt}: '{value}'" in lines[0], lines

@@ -87,7 +87,11 @@ cat > "$IR/init" <<INIT
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 ip link set lo up
 echo "[init] kernel \$(uname -r), cpus \$(nproc), modprobe tls: \$(modprobe tls && echo ok || echo FAILED)"
-for m in aes_generic gcm chacha20poly1305 chacha_generic poly1305_generic; do modprobe \$m 2>/dev/null; done
+# What udev would load on a real machine: the CPU's accelerated crypto, then the generic parts.
+for m in aesni_intel ghash_clmulni_intel chacha_x86_64 poly1305_x86_64 \\
+         aes_generic gcm chacha20poly1305 chacha_generic poly1305_generic; do modprobe \$m 2>/dev/null; done
+echo "[init] crypto drivers: \$(awk '/^driver/{print \$3}' /proc/crypto | grep -E 'gcm|chacha|aes' | sort -u | tr '\\n' ' ')"
+
 ulimit -l 8192
 cd /tmp && timeout $LIMIT $TEST; rc=\$?
 echo "[init] ktls-check exit=\$rc"
