@@ -2230,7 +2230,7 @@ mod tests {
             assert!(has(top, key), "config/default.toml lacks `{key}`");
         }
         let tls_keys = field_names::<FileTls>();
-        assert_eq!(tls_keys.len(), 12);
+        assert_eq!(tls_keys.len(), 13);
         for key in tls_keys {
             assert!(has(tls, key), "config/default.toml lacks `[tls] {key}`");
         }
