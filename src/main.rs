@@ -49,6 +49,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(line) = server.kernel_tls_line() {
+        eprintln!("tessera: {line}");
+    }
     if verbose > 0 {
         let mut addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
         if let Some(p) = &unix {

@@ -96,28 +96,6 @@ impl Server {
             Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Config)?),
             None => None,
         };
-        if let Some(t) = &tls {
-            use crate::tls::ktls::KtlsMode;
-            match t.settings.kernel_tls {
-                KtlsMode::Off => {
-                    eprintln!("tessera: kernel TLS: off (ssl_kernel_tls=off); records in rustls")
-                }
-                mode => {
-                    let then = match (&t.kernel.unavailable, mode) {
-                        (Some(_), _) => "TLS records stay in rustls (userspace)",
-                        (None, KtlsMode::On) => "every connection moves to kTLS",
-                        (None, _) => {
-                            "connections move to kTLS after the handshake where the suite allows"
-                        }
-                    };
-                    eprintln!(
-                        "tessera: kernel TLS (ssl_kernel_tls={}): {}; {then}",
-                        mode.name(),
-                        t.kernel.describe()
-                    );
-                }
-            }
-        }
         let n = config.threads.max(1);
         // memcached: -s disables network listeners.
         let addrs = if config.unix_socket.is_some() {
@@ -153,6 +131,30 @@ impl Server {
             shared: Shared::with_tls(config, tls),
             listeners,
             addrs: bound,
+        })
+    }
+
+    /// The startup line about kernel TLS (None without TLS): what the kernel offers and
+    /// what that means for connections.
+    pub fn kernel_tls_line(&self) -> Option<String> {
+        use crate::tls::ktls::KtlsMode;
+        let t = self.shared.tls.as_ref()?;
+        Some(match t.settings.kernel_tls {
+            KtlsMode::Off => "kernel TLS: off (ssl_kernel_tls=off); records in rustls".into(),
+            mode => {
+                let then = match (&t.kernel.unavailable, mode) {
+                    (Some(_), _) => "TLS records stay in rustls (userspace)",
+                    (None, KtlsMode::On) => "every connection moves to kTLS",
+                    (None, _) => {
+                        "connections move to kTLS after the handshake where the suite allows"
+                    }
+                };
+                format!(
+                    "kernel TLS (ssl_kernel_tls={}): {}; {then}",
+                    mode.name(),
+                    t.kernel.describe()
+                )
+            }
         })
     }
 

@@ -755,15 +755,8 @@ impl KtlsStream {
                 self.close_notify(fd);
                 return Ok(false);
             }
-            let (seq, secrets) = self
-                .conn
-                .update_rx_secret()
-                .map_err(|e| io::Error::other(format!("kTLS: rx key update: {e}")))?;
-            set_crypto(
-                fd,
-                TLS_RX,
-                &CryptoInfo::from_secrets(self.version, seq, &secrets)?,
-            )?;
+            let next = self.conn.update_rx_secret();
+            self.install_next(fd, TLS_RX, next)?;
             if body == [1] {
                 self.rekey_tx(fd)?;
             }
@@ -774,17 +767,27 @@ impl KtlsStream {
     /// Sends a KeyUpdate (update_not_requested) and moves TX to the next key.
     fn rekey_tx(&mut self, fd: RawFd) -> io::Result<()> {
         send_record(fd, CT_HANDSHAKE, &[HS_KEY_UPDATE, 0, 0, 1, 0])?;
-        let (seq, secrets) = self
-            .conn
-            .update_tx_secret()
-            .map_err(|e| io::Error::other(format!("kTLS: tx key update: {e}")))?;
+        let next = self.conn.update_tx_secret();
+        self.records = self.install_next(fd, TLS_TX, next)?;
+        Ok(())
+    }
+
+    /// Gives the kernel the next key rustls derived for one direction; returns its first
+    /// sequence number.
+    fn install_next(
+        &self,
+        fd: RawFd,
+        direction: libc::c_int,
+        next: Result<(u64, ConnectionTrafficSecrets), rustls::Error>,
+    ) -> io::Result<u64> {
+        let (seq, secrets) =
+            next.map_err(|e| io::Error::other(format!("kTLS: key update: {e}")))?;
         set_crypto(
             fd,
-            TLS_TX,
+            direction,
             &CryptoInfo::from_secrets(self.version, seq, &secrets)?,
         )?;
-        self.records = seq;
-        Ok(())
+        Ok(seq)
     }
 
     /// Whether the records sent are close enough to the limit that the connection should

@@ -715,9 +715,8 @@ def _startup_cases(ca):
     }
 
 
-@pytest.mark.parametrize("case", ["missing_cert", "unknown_cipher", "tlsv1.1", "mtls_without_ca"])
-def test_startup_errors(bin_path, ca1, case):
-    args, must_mention = _startup_cases(ca1)[case]
+def startup_error(bin_path, *args):
+    """Runs tessera -Z with args; it must exit non-zero with one stderr line, returned."""
     port = free_ports(1)[0]
     r = subprocess.run(
         [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", *args],
@@ -727,7 +726,14 @@ def test_startup_errors(bin_path, ca1, case):
     assert r.returncode != 0, r.stderr
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("tessera: "), lines
-    assert must_mention in lines[0], lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", ["missing_cert", "unknown_cipher", "tlsv1.1", "mtls_without_ca"])
+def test_startup_errors(bin_path, ca1, case):
+    args, must_mention = _startup_cases(ca1)[case]
+    line = startup_error(bin_path, *args)
+    assert must_mention in line, line
 
 
 # ------------------------------------------------------------------ (k) handshake deadline
@@ -1002,15 +1008,9 @@ def test_ktls_on(bin_path, start_server, ca1):
     available = "not available" not in _ktls_line(probe)
     cc = f"ssl_chain_cert={ca1.server},ssl_key={ca1.server_key},ssl_kernel_tls=on"
     if not available:
-        port = free_ports(1)[0]
-        r = subprocess.run(
-            [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", "-o", cc],
-            capture_output=True, text=True, timeout=10,
-        )
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode != 0 and len(lines) == 1, r.stderr
-        assert "ssl_kernel_tls=on" in lines[0] and "TCP_ULP" in lines[0], lines
-        assert "ssl_kernel_tls=auto" in lines[0], lines  # says what to do instead
+        line = startup_error(bin_path, "-o", cc)
+        assert "ssl_kernel_tls=on" in line and "TCP_ULP" in line, line
+        assert "ssl_kernel_tls=auto" in line, line  # says what to do instead
     else:
         srv = start_server(opts={"ssl_kernel_tls": "on"})
         c = tls_connect(srv.port, client_ctx(ca1.ca))
@@ -1028,11 +1028,5 @@ def test_ktls_on(bin_path, start_server, ca1):
 ])
 def test_ktls_bad_options(bin_path, ca1, opt, value):
     cc = f"ssl_chain_cert={ca1.server},ssl_key={ca1.server_key},{opt}={value}"
-    port = free_ports(1)[0]
-    r = subprocess.run(
-        [bin_path, "-U", "0", "-t", "1", "-p", str(port), "-l", "127.0.0.1", "-Z", "-o", cc],
-        capture_output=True, text=True, timeout=10,
-    )
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode != 0 and len(lines) == 1, r.stderr
-    assert f"{opt}: '{value}'" in lines[0], lines
+    line = startup_error(bin_path, "-o", cc)
+    assert f"{opt}: '{value}'" in line, line

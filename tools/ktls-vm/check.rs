@@ -383,15 +383,26 @@ fn fatal_alert(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherS
     );
 }
 
+/// A verified connection with one suite, or a failed check saying what it was for.
+fn open(
+    c: &mut Checks,
+    srv: &Server,
+    dir: &Path,
+    suite: SupportedCipherSuite,
+    what: &str,
+) -> Option<Tls> {
+    let r = client_config(dir, suite, false).and_then(|cfg| connect(srv.port, cfg));
+    if let Err(e) = &r {
+        c.check(false, &format!("{what}: handshake: {e}"));
+    }
+    r.ok()
+}
+
 /// Garbage in place of a record: the kernel fails to decrypt it, the server answers with
 /// bad_record_mac and closes.
 fn bad_record(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherSuite) {
     let name = format!("{:?}", suite.suite());
-    let Some(mut tls) = client_config(dir, suite, false)
-        .and_then(|cfg| connect(srv.port, cfg))
-        .ok()
-    else {
-        c.check(false, &format!("{name} bad record: handshake"));
+    let Some(mut tls) = open(c, srv, dir, suite, &format!("{name} bad record")) else {
         return;
     };
     let ok = request(&mut tls, b"version\r\n", b"\r\n");
@@ -411,11 +422,7 @@ fn bad_record(c: &mut Checks, srv: &Server, dir: &Path, suite: SupportedCipherSu
 /// TLS 1.3 KeyUpdate from the client: followed where the kernel can rekey RX, else a clean
 /// close.
 fn key_update(c: &mut Checks, srv: &Server, dir: &Path, rekey: bool) {
-    let Some(mut tls) = client_config(dir, cs::TLS13_AES_128_GCM_SHA256, false)
-        .and_then(|cfg| connect(srv.port, cfg))
-        .ok()
-    else {
-        c.check(false, "key update: handshake");
+    let Some(mut tls) = open(c, srv, dir, cs::TLS13_AES_128_GCM_SHA256, "key update") else {
         return;
     };
     let ok = request(&mut tls, b"version\r\n", b"\r\n");
@@ -443,11 +450,7 @@ fn key_update(c: &mut Checks, srv: &Server, dir: &Path, rekey: bool) {
 
 /// With ssl_ktls_record_limit=64 the server ends the connection cleanly before 64 records.
 fn record_limit(c: &mut Checks, srv: &Server, dir: &Path) {
-    let Some(mut tls) = client_config(dir, cs::TLS13_AES_128_GCM_SHA256, false)
-        .and_then(|cfg| connect(srv.port, cfg))
-        .ok()
-    else {
-        c.check(false, "record limit: handshake");
+    let Some(mut tls) = open(c, srv, dir, cs::TLS13_AES_128_GCM_SHA256, "record limit") else {
         return;
     };
     let mut replies = 0;
