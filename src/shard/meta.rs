@@ -38,6 +38,29 @@ impl<B: AsRef<[u8]>> MetaOp<B> {
 }
 
 impl MetaOp<&[u8]> {
+    /// The store of an autovivified item (`N<ttl>` on a miss): added with `value`, flags 0.
+    fn vivify_args<'a>(
+        &'a self,
+        hash: u64,
+        shard: &Shard,
+        ttl: i64,
+        value: &'a [u8],
+        now: RelTime,
+    ) -> StoreArgs<'a> {
+        StoreArgs {
+            mode: StoreMode::Add,
+            key: self.key,
+            hash,
+            flags: 0,
+            exptime: shard.clock.exptime(ttl, now),
+            value,
+            compare_cas: None,
+            new_cas: self.flags.new_cas,
+            invalidate: false,
+            key_binary: self.flags.base64,
+        }
+    }
+
     /// An owned copy.
     pub fn to_owned_op(&self) -> MetaOp<Vec<u8>> {
         MetaOp {
@@ -114,21 +137,8 @@ impl Shard {
             Lookup::Hit(i) => Some(i),
             _ => match f.vivify {
                 Some(ttl) => {
-                    let (r, idx) = store.store_with(
-                        &StoreArgs {
-                            mode: StoreMode::Add,
-                            key: op.key,
-                            hash,
-                            flags: 0,
-                            exptime: self.clock.exptime(ttl, now),
-                            value: b"",
-                            compare_cas: None,
-                            new_cas: f.new_cas,
-                            invalidate: false,
-                            key_binary: f.base64,
-                        },
-                        now,
-                    );
+                    let (r, idx) =
+                        store.store_with(&op.vivify_args(hash, self, ttl, b"", now), now);
                     created = r == StoreResult::Stored;
                     idx
                 }
@@ -370,14 +380,7 @@ impl Shard {
         let mut created = false;
         let (value, idx) = match (r, idx) {
             (ArithResult::Value(v), Some(i)) => {
-                let class = store.class_stats(store.item(i).total);
-                if incr {
-                    class.incr_hits.incr();
-                    st.incr_hits.incr();
-                } else {
-                    class.decr_hits.incr();
-                    st.decr_hits.incr();
-                }
+                super::count_arith_hit(st, store.class_stats(store.item(i).total), incr);
                 if f.quiet {
                     return;
                 }
@@ -386,21 +389,8 @@ impl Shard {
             (ArithResult::NotFound, _) => match f.vivify {
                 Some(ttl) => {
                     let initial = itoa::Buffer::new().format(f.initial).to_owned();
-                    let (r, idx) = store.store_with(
-                        &StoreArgs {
-                            mode: StoreMode::Add,
-                            key: op.key,
-                            hash,
-                            flags: 0,
-                            exptime: self.clock.exptime(ttl, now),
-                            value: initial.as_bytes(),
-                            compare_cas: None,
-                            new_cas: f.new_cas,
-                            invalidate: false,
-                            key_binary: f.base64,
-                        },
-                        now,
-                    );
+                    let args = op.vivify_args(hash, self, ttl, initial.as_bytes(), now);
+                    let (r, idx) = store.store_with(&args, now);
                     match (r, idx) {
                         (StoreResult::Stored, Some(i)) => {
                             created = true;

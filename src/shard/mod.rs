@@ -337,13 +337,7 @@ impl Shard {
                 match store.arith_with(key, hash, incr, delta, None, None, now) {
                     (ArithResult::Value(v), idx) => {
                         let class = store.class_stats(idx.map_or(0, |i| store.item(i).total));
-                        if incr {
-                            class.incr_hits.incr();
-                            st.incr_hits.incr();
-                        } else {
-                            class.decr_hits.incr();
-                            st.decr_hits.incr();
-                        }
+                        count_arith_hit(st, class, incr);
                         out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
                         out.extend_from_slice(b"\r\n");
                     }
@@ -406,6 +400,17 @@ pub(crate) fn count_cas(st: &ShardStats, class: &crate::stats::ClassStats, r: St
         }
         StoreResult::NotFound => st.cas_misses.incr(),
         _ => {}
+    }
+}
+
+/// Counts an incr (or decr) hit in the shard's and the class's counters.
+pub(crate) fn count_arith_hit(st: &ShardStats, class: &crate::stats::ClassStats, incr: bool) {
+    if incr {
+        class.incr_hits.incr();
+        st.incr_hits.incr();
+    } else {
+        class.decr_hits.incr();
+        st.decr_hits.incr();
     }
 }
 
