@@ -184,18 +184,14 @@ impl TlsStream {
         support: &KernelSupport,
         record_limit: u64,
     ) -> Result<KtlsStream, (SwitchError, Option<Box<TlsStream>>)> {
-        let version = self.conn.protocol_version();
-        match self.conn.negotiated_cipher_suite() {
-            Some(suite) if support.supports(version, suite) => {}
-            Some(suite) => {
-                let why = format!("the kernel has no kTLS for {version:?} {:?}", suite.suite());
-                return Err((SwitchError::Declined(why), Some(Box::new(self))));
-            }
-            None => {
-                let why = "handshake not complete".to_string();
-                return Err((SwitchError::Declined(why), Some(Box::new(self))));
-            }
-        }
+        // Checked before any read: a declined connection must come back untouched.
+        let negotiated = match support.check(
+            self.conn.protocol_version(),
+            self.conn.negotiated_cipher_suite(),
+        ) {
+            Ok(n) => n,
+            Err(why) => return Err((SwitchError::Declined(why), Some(Box::new(self)))),
+        };
         for _ in 0..4 {
             if self.used == 0 {
                 break;
@@ -244,31 +240,29 @@ impl TlsStream {
             let why = "no record boundary to switch at".to_string();
             return Err((SwitchError::Declined(why), Some(Box::new(self))));
         }
-        KtlsStream::switch(stream, self.conn, support, record_limit).map_err(|(e, conn)| {
-            let back = conn.map(|conn| {
-                Box::new(TlsStream {
-                    conn: *conn,
-                    incoming: vec![0; INCOMING_INITIAL],
-                    used: 0,
-                    pending: Vec::new(),
-                    peer_closed: false,
-                })
-            });
-            (e, back)
-        })
+        KtlsStream::switch(stream, self.conn, negotiated, support, record_limit).map_err(
+            |(e, conn)| {
+                let back = conn.map(|conn| {
+                    Box::new(TlsStream {
+                        conn: *conn,
+                        incoming: vec![0; INCOMING_INITIAL],
+                        used: 0,
+                        pending: Vec::new(),
+                        peer_closed: false,
+                    })
+                });
+                (e, back)
+            },
+        )
     }
 
     /// "userspace/TLSv1.3/TLS13_AES_128_GCM_SHA256", for `stats conns`.
     pub fn label(&self) -> String {
-        let v = match self.conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "?",
-        };
-        match self.conn.negotiated_cipher_suite() {
-            Some(s) => format!("userspace/{v}/{:?}", s.suite()),
-            None => format!("userspace/{v}"),
-        }
+        super::ktls::path_label(
+            "userspace",
+            self.conn.protocol_version(),
+            self.conn.negotiated_cipher_suite(),
+        )
     }
 
     /// Whether this handshake resumed an earlier session.

@@ -177,6 +177,19 @@ impl KernelSupport {
         }
     }
 
+    /// The negotiated version and suite, when the kernel can take them; else why not.
+    pub fn check(
+        &self,
+        version: Option<ProtocolVersion>,
+        suite: Option<SupportedCipherSuite>,
+    ) -> Result<(ProtocolVersion, SupportedCipherSuite), String> {
+        match (version, suite) {
+            (Some(v), Some(s)) if self.supports(Some(v), s) => Ok((v, s)),
+            (Some(v), Some(s)) => Err(format!("the kernel has no kTLS for {v:?} {:?}", s.suite())),
+            _ => Err("handshake not complete".into()),
+        }
+    }
+
     /// Whether a connection with this version and suite can move to the kernel.
     pub fn supports(&self, version: Option<ProtocolVersion>, suite: SupportedCipherSuite) -> bool {
         let (Some(v), Some(c)) = (version.and_then(version_id), Cipher::of_suite(suite)) else {
@@ -505,6 +518,23 @@ pub fn send_control(fd: RawFd, typ: u8, payload: &[u8]) -> io::Result<()> {
     send_record(fd, typ, payload)
 }
 
+/// A connection's record path for `stats conns`: "ktls/TLSv1.3/TLS13_AES_128_GCM_SHA256".
+pub fn path_label(
+    path: &str,
+    version: Option<ProtocolVersion>,
+    suite: Option<SupportedCipherSuite>,
+) -> String {
+    let v = match version {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "?",
+    };
+    match suite {
+        Some(s) => format!("{path}/{v}/{:?}", s.suite()),
+        None => format!("{path}/{v}"),
+    }
+}
+
 /// Why a connection could not move to the kernel.
 #[derive(Debug)]
 pub enum SwitchError {
@@ -546,11 +576,13 @@ impl std::fmt::Debug for KtlsStream {
 
 impl KtlsStream {
     /// Hands `stream`'s records to the kernel. The caller has drained rustls to a record
-    /// boundary and sent everything it queued (the conditions rustls checks too).
+    /// boundary and sent everything it queued (the conditions rustls checks too), and got
+    /// `negotiated` from [`KernelSupport::check`].
     /// `record_limit` (0: the suite's own) caps the records sent under one key.
     pub fn switch(
         stream: &TcpStream,
         conn: rustls::server::UnbufferedServerConnection,
+        negotiated: (ProtocolVersion, SupportedCipherSuite),
         support: &KernelSupport,
         record_limit: u64,
     ) -> Result<
@@ -561,23 +593,7 @@ impl KtlsStream {
         ),
     > {
         let fd = stream.as_raw_fd();
-        let (Some(version), Some(suite)) =
-            (conn.protocol_version(), conn.negotiated_cipher_suite())
-        else {
-            return Err((
-                SwitchError::Declined("handshake not complete".into()),
-                Some(Box::new(conn)),
-            ));
-        };
-        if !support.supports(Some(version), suite) {
-            return Err((
-                SwitchError::Declined(format!(
-                    "the kernel has no kTLS for {version:?} {:?}",
-                    suite.suite()
-                )),
-                Some(Box::new(conn)),
-            ));
-        }
+        let (version, suite) = negotiated;
         if let Err(e) = set_ulp(fd) {
             return Err((
                 SwitchError::Declined(format!("setsockopt TCP_ULP \"tls\": {e}")),
@@ -606,15 +622,7 @@ impl KtlsStream {
             0 => suite_limit,
             n => n.min(suite_limit),
         };
-        let label = format!(
-            "ktls/{}/{:?}",
-            if version == ProtocolVersion::TLSv1_3 {
-                "TLSv1.3"
-            } else {
-                "TLSv1.2"
-            },
-            suite.suite()
-        );
+        let label = path_label("ktls", Some(version), Some(suite));
         Ok(KtlsStream {
             conn: kconn,
             version,
