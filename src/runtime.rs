@@ -290,6 +290,7 @@ async fn executor_main(
         mesh,
         shared: shared.clone(),
         limits: Limits::from_config(&shared.config),
+        rbufs: crate::net::session::ReadBufs::default(),
         wbufs: shared
             .tls
             .as_ref()

@@ -293,6 +293,18 @@ impl Stream {
         }
     }
 
+    fn poll_read(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use futures_lite::AsyncRead;
+        match self {
+            Stream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
@@ -685,6 +697,17 @@ async fn read_some(
 ) -> std::io::Result<usize> {
     let st = &ctx.shard.stats;
     match transport {
+        Transport::Plain(s) if session.is_drained() => {
+            // Idle: wait holding no buffer; take one when bytes arrive.
+            session.release(&ctx.rbufs);
+            let scratch = &ctx.rbufs.scratch;
+            let n = futures_lite::future::poll_fn(|cx| s.poll_read(cx, &mut scratch.borrow_mut()))
+                .await?;
+            // No await since the read: the scratch still holds exactly these bytes.
+            session.feed_from(&ctx.rbufs, &scratch.borrow()[..n]);
+            st.bytes_read.add(n as u64);
+            Ok(n)
+        }
         Transport::Plain(s) => {
             let space = session.read_space();
             let n = s.read(space).await?;
@@ -701,7 +724,18 @@ async fn read_some(
         }
         Transport::Tls(s, t) => {
             let mut raw = 0u64;
-            let n = t.read_plain(s, &mut |p| session.feed(p), &mut raw).await?;
+            if session.is_drained() {
+                session.release(&ctx.rbufs);
+            }
+            let bufs = &ctx.rbufs;
+            let n = t
+                .read_plain(
+                    s,
+                    &mut |p| session.feed_from(bufs, p),
+                    &mut raw,
+                    &bufs.scratch,
+                )
+                .await?;
             st.bytes_read.add(raw);
             Ok(n)
         }

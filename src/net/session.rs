@@ -32,6 +32,50 @@ pub struct Ctx {
     pub wbufs: Option<crate::tls::conn::WbufPool>,
     /// The task queue TLS handshakes run in.
     pub hs_queue: Option<glommio::TaskQueueHandle>,
+    /// Read buffers shared by this executor's connections.
+    pub rbufs: ReadBufs,
+}
+
+/// Size of an executor's scratch read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// Free session buffers an executor keeps.
+const RBUF_KEEP: usize = 256;
+
+/// Read buffers of one executor. A connection with nothing buffered reads into the shared
+/// scratch buffer (borrowed only for the synchronous `recv` inside one poll: glommio reads
+/// on readiness, so no buffer is held while a connection waits) and takes a session buffer
+/// from the pool only when bytes arrive; drained, the buffer goes back. Idle connections
+/// hold no read buffer.
+#[derive(Debug, Clone)]
+pub struct ReadBufs {
+    /// Where idle connections' reads land.
+    pub scratch: Rc<std::cell::RefCell<Vec<u8>>>,
+    free: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+}
+
+impl Default for ReadBufs {
+    fn default() -> Self {
+        ReadBufs {
+            scratch: Rc::new(std::cell::RefCell::new(vec![0; SCRATCH])),
+            free: Rc::default(),
+        }
+    }
+}
+
+impl ReadBufs {
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0; RBUF_INITIAL])
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        let mut free = self.free.borrow_mut();
+        if buf.len() == RBUF_INITIAL && free.len() < RBUF_KEEP {
+            free.push(buf);
+        }
+    }
 }
 
 impl Ctx {
@@ -46,6 +90,7 @@ impl Ctx {
             limits: protocol::Limits::from_config(&shared.config),
             wbufs: None,
             hs_queue: None,
+            rbufs: ReadBufs::default(),
             shared,
         }
     }
@@ -222,7 +267,7 @@ impl Session {
     /// A fresh session.
     pub fn new() -> Self {
         Session {
-            rbuf: vec![0; RBUF_INITIAL],
+            rbuf: Vec::new(),
             start: 0,
             end: 0,
             swallow: 0,
@@ -230,8 +275,33 @@ impl Session {
         }
     }
 
+    /// Whether no unparsed input is buffered.
+    pub fn is_drained(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Gives the read buffer back to `bufs` when nothing is buffered.
+    pub fn release(&mut self, bufs: &ReadBufs) {
+        if self.start == self.end && !self.rbuf.is_empty() {
+            self.start = 0;
+            self.end = 0;
+            bufs.give(std::mem::take(&mut self.rbuf));
+        }
+    }
+
+    /// Appends input, taking a buffer from `bufs` if the session has none.
+    pub fn feed_from(&mut self, bufs: &ReadBufs, bytes: &[u8]) {
+        if self.rbuf.is_empty() {
+            self.rbuf = bufs.take();
+        }
+        self.feed(bytes);
+    }
+
     /// The free space to read into, after making room (compacting or growing).
     pub fn read_space(&mut self) -> &mut [u8] {
+        if self.rbuf.is_empty() {
+            self.rbuf = vec![0; RBUF_INITIAL];
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;

@@ -167,7 +167,7 @@ impl TlsStream {
                 }
                 Err(e) => return Err(HandshakeError::Tls(e)),
             }
-            if t.fill(stream).await.map_err(HandshakeError::Io)? == 0 {
+            if t.fill(stream, None).await.map_err(HandshakeError::Io)? == 0 {
                 return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
         }
@@ -347,8 +347,31 @@ impl TlsStream {
         }
     }
 
-    /// Reads more ciphertext; returns 0 at EOF.
-    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+    /// Reads more ciphertext; returns 0 at EOF. With nothing buffered the read lands in the
+    /// executor's `scratch` (so an idle connection holds no ciphertext buffer) and is copied
+    /// into a freshly sized `incoming`.
+    async fn fill(
+        &mut self,
+        stream: &mut TcpStream,
+        scratch: Option<&std::cell::RefCell<Vec<u8>>>,
+    ) -> std::io::Result<usize> {
+        if let (0, Some(scratch)) = (self.used, scratch) {
+            use futures_lite::AsyncRead;
+            let n = futures_lite::future::poll_fn(|cx| {
+                std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
+            })
+            .await?;
+            // No await since the read: the scratch still holds exactly these bytes.
+            if self.incoming.len() < n.max(INCOMING_INITIAL) {
+                self.incoming.resize(n.max(INCOMING_INITIAL), 0);
+            }
+            self.incoming[..n].copy_from_slice(&scratch.borrow()[..n]);
+            self.used = n;
+            return Ok(n);
+        }
+        if self.incoming.is_empty() {
+            self.incoming.resize(INCOMING_INITIAL, 0);
+        }
         if self.used == self.incoming.len() {
             if self.incoming.len() >= MAX_RECORD + 5 {
                 return Err(io_err("TLS record larger than the protocol allows"));
@@ -361,11 +384,10 @@ impl TlsStream {
         Ok(n)
     }
 
-    /// Gives back a grown buffer once it is empty.
+    /// Gives back the ciphertext buffer once it is empty (the next read allocates it).
     fn shrink_idle(&mut self) {
-        if self.used == 0 && self.incoming.len() > INCOMING_INITIAL {
-            self.incoming.truncate(INCOMING_INITIAL);
-            self.incoming.shrink_to_fit();
+        if self.used == 0 && !self.incoming.is_empty() {
+            self.incoming = Vec::new();
         }
         if self.pending.is_empty() && self.pending.capacity() > 0 {
             self.pending = Vec::new();
@@ -388,6 +410,7 @@ impl TlsStream {
         stream: &mut TcpStream,
         sink: &mut dyn FnMut(&[u8]),
         raw_read: &mut u64,
+        scratch: &std::cell::RefCell<Vec<u8>>,
     ) -> std::io::Result<usize> {
         loop {
             let mut got = 0usize;
@@ -404,7 +427,7 @@ impl TlsStream {
             if self.peer_closed || flow == Flow::Closed {
                 return Ok(0);
             }
-            let n = self.fill(stream).await?;
+            let n = self.fill(stream, Some(scratch)).await?;
             if n == 0 {
                 return Ok(0);
             }
