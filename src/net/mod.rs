@@ -704,7 +704,19 @@ async fn read_some(
             let n = futures_lite::future::poll_fn(|cx| s.poll_read(cx, &mut scratch.borrow_mut()))
                 .await?;
             // No await since the read: the scratch still holds exactly these bytes.
-            session.feed_from(&ctx.rbufs, &scratch.borrow()[..n]);
+            if n > 0 {
+                session.feed_from(&ctx.rbufs, &scratch.borrow()[..n]);
+            }
+            st.bytes_read.add(n as u64);
+            Ok(n)
+        }
+        Transport::Ktls(s, k) if session.is_drained() => {
+            session.release(&ctx.rbufs);
+            let scratch = &ctx.rbufs.scratch;
+            let n = k.read(s, &**scratch).await?;
+            if n > 0 {
+                session.feed_from(&ctx.rbufs, &scratch.borrow()[..n]);
+            }
             st.bytes_read.add(n as u64);
             Ok(n)
         }

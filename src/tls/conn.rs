@@ -1,7 +1,9 @@
 //! One TLS connection over rustls's unbuffered API.
 //!
-//! Ciphertext is read into the connection's `incoming` buffer and decrypted in place;
-//! plaintext goes straight into the protocol session. Replies are encrypted through a
+//! Ciphertext is decrypted in place where it was read: in the executor's scratch buffer
+//! when the connection had nothing buffered (so an idle connection holds no ciphertext
+//! buffer), else in the connection's `incoming`, which keeps only a partial record between
+//! reads; plaintext goes straight into the protocol session. Replies are encrypted through a
 //! write buffer borrowed from the executor's pool for the length of one write, so an idle
 //! connection holds no write buffer, and a batch of replies leaves as few records as fit in
 //! `ssl_wbuf_size`, in one write per buffer. The same state machine is what kTLS takes over
@@ -167,7 +169,7 @@ impl TlsStream {
                 }
                 Err(e) => return Err(HandshakeError::Tls(e)),
             }
-            if t.fill(stream, None).await.map_err(HandshakeError::Io)? == 0 {
+            if t.fill(stream).await.map_err(HandshakeError::Io)? == 0 {
                 return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
         }
@@ -347,28 +349,8 @@ impl TlsStream {
         }
     }
 
-    /// Reads more ciphertext; returns 0 at EOF. With nothing buffered the read lands in the
-    /// executor's `scratch` (so an idle connection holds no ciphertext buffer) and is copied
-    /// into a freshly sized `incoming`.
-    async fn fill(
-        &mut self,
-        stream: &mut TcpStream,
-        scratch: Option<&std::cell::RefCell<Vec<u8>>>,
-    ) -> std::io::Result<usize> {
-        if let (0, Some(scratch)) = (self.used, scratch) {
-            use futures_lite::AsyncRead;
-            let n = futures_lite::future::poll_fn(|cx| {
-                std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
-            })
-            .await?;
-            // No await since the read: the scratch still holds exactly these bytes.
-            if self.incoming.len() < n.max(INCOMING_INITIAL) {
-                self.incoming.resize(n.max(INCOMING_INITIAL), 0);
-            }
-            self.incoming[..n].copy_from_slice(&scratch.borrow()[..n]);
-            self.used = n;
-            return Ok(n);
-        }
+    /// Reads more ciphertext into `incoming`; returns 0 at EOF.
+    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
         if self.incoming.is_empty() {
             self.incoming.resize(INCOMING_INITIAL, 0);
         }
@@ -427,11 +409,54 @@ impl TlsStream {
             if self.peer_closed || flow == Flow::Closed {
                 return Ok(0);
             }
-            let n = self.fill(stream, Some(scratch)).await?;
+            if self.used > 0 {
+                // A record is partly here: read the rest into `incoming`.
+                let n = self.fill(stream).await?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                *raw_read += n as u64;
+                continue;
+            }
+            // Nothing buffered: wait holding no ciphertext buffer. The read lands in the
+            // executor's scratch, whose records are decrypted in place there; only a
+            // trailing partial record is copied into `incoming`.
+            let n = futures_lite::future::poll_fn(|cx| {
+                use futures_lite::AsyncRead;
+                std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
+            })
+            .await?;
             if n == 0 {
                 return Ok(0);
             }
             *raw_read += n as u64;
+            // No await since the read: the scratch still holds exactly these bytes.
+            let mut buf = scratch.borrow_mut();
+            let own = std::mem::replace(&mut self.incoming, std::mem::take(&mut *buf));
+            self.used = n;
+            let mut got = 0usize;
+            let flow = self.process(&mut |p| {
+                got += p.len();
+                sink(p);
+            });
+            *buf = std::mem::replace(&mut self.incoming, own);
+            if self.used > 0 {
+                let keep = self.used.max(INCOMING_INITIAL);
+                if self.incoming.len() < keep {
+                    self.incoming.resize(keep, 0);
+                }
+                self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
+            }
+            drop(buf);
+            self.flush_pending(stream).await?;
+            let flow = flow.map_err(io_err)?;
+            if got > 0 {
+                self.shrink_idle();
+                return Ok(got);
+            }
+            if self.peer_closed || flow == Flow::Closed {
+                return Ok(0);
+            }
         }
     }
 

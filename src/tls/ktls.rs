@@ -22,7 +22,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
@@ -550,6 +550,25 @@ fn records_for(n: usize) -> u64 {
     (n / MAX_FRAGMENT) as u64 + 1
 }
 
+/// Where a kTLS read lands: a slice the caller holds, or a shared buffer (an executor's
+/// scratch) borrowed only inside each synchronous read, so a waiting connection holds none.
+pub trait ReadTarget {
+    /// Runs `f` on the buffer.
+    fn with<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R;
+}
+
+impl ReadTarget for &mut [u8] {
+    fn with<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        f(self)
+    }
+}
+
+impl ReadTarget for &std::cell::RefCell<Vec<u8>> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        f(&mut self.borrow_mut())
+    }
+}
+
 /// A connection whose records the kernel encrypts and decrypts.
 pub struct KtlsStream {
     conn: KernelConnection<ServerConnectionData>,
@@ -642,10 +661,18 @@ impl KtlsStream {
     /// Reads plaintext into `buf`; 0 when the peer closed (close_notify, EOF, or a key
     /// update this kernel cannot follow, answered with close_notify). Control records are
     /// dealt with here.
-    pub async fn read(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    pub async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        mut buf: impl ReadTarget,
+    ) -> io::Result<usize> {
         let fd = stream.as_raw_fd();
         for _ in 0..64 {
-            let err = match stream.read(buf).await {
+            let read = futures_lite::future::poll_fn(|cx| {
+                use futures_lite::AsyncRead;
+                buf.with(|b| std::pin::Pin::new(&mut *stream).poll_read(cx, b))
+            });
+            let err = match read.await {
                 Ok(n) => return Ok(n),
                 Err(e) => e,
             };
@@ -672,7 +699,7 @@ impl KtlsStream {
                 _ => return Err(err),
             }
             // A record that is not application data is next: read it with its type.
-            let (typ, n) = match recv_record(fd, buf) {
+            let (typ, n) = match buf.with(|b| recv_record(fd, b)) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
@@ -687,7 +714,7 @@ impl KtlsStream {
                             "kTLS: short alert",
                         ));
                     }
-                    match (buf[0], buf[1]) {
+                    match buf.with(|b| (b[0], b[1])) {
                         (_, ALERT_CLOSE_NOTIFY) => {
                             self.close_notify(fd);
                             return Ok(0);
@@ -708,7 +735,7 @@ impl KtlsStream {
                     }
                 }
                 CT_HANDSHAKE => {
-                    if !self.handshake_message(fd, &buf[..n])? {
+                    if !buf.with(|b| self.handshake_message(fd, &b[..n]))? {
                         return Ok(0);
                     }
                 }

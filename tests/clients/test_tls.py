@@ -399,6 +399,82 @@ def test_pymemcache_over_tls(start_server, ca1):
     srv.assert_alive()
 
 
+class BioConn:
+    """A TLS client over memory BIOs: the test decides how its ciphertext is cut up."""
+
+    def __init__(self, port, ctx):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        for _ in range(50):
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                self._recv()
+        else:
+            raise AssertionError("handshake did not finish")
+        self.sock.sendall(self.out.read())
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ServerClosed()
+        self.inc.write(data)
+
+    def seal(self, plain):
+        """The ciphertext (one or more records) of `plain`."""
+        self.obj.write(plain)
+        return self.out.read()
+
+    def read_exact(self, n):
+        got = b""
+        for _ in range(10000):
+            if len(got) >= n:
+                break
+            try:
+                got += self.obj.read(n - len(got))
+            except ssl.SSLWantReadError:
+                self._recv()
+        assert len(got) == n, (len(got), n)
+        return got
+
+    def close(self):
+        self.sock.close()
+
+
+def test_records_cut_anywhere_and_interleaved(start_server, ca1):
+    """Each connection's ciphertext (records of up to 16 KiB) arrives in pieces cut at
+    arbitrary bytes, interleaved with other connections' pieces. A piece read while its
+    connection had nothing buffered is decrypted in the executor's shared scratch buffer,
+    a partial record is kept by the connection: each must get back exactly its own data."""
+    srv = start_server(extra=["-t", "1"])
+    ctx = client_ctx(ca1.ca)
+    conns = [BioConn(srv.port, ctx) for _ in range(8)]
+    try:
+        plans = []
+        for i, c in enumerate(conns):
+            v = bytes((i + j) % 251 for j in range(7 + i * i * 1000))
+            wire = c.seal(b"set frag:%d 0 0 %d\r\n" % (i, len(v)) + v + b"\r\n")
+            wire += c.seal(b"get frag:%d\r\n" % i)
+            cuts = sorted({0, len(wire)} | {(len(wire) * k) // 7 + i for k in range(1, 7)})
+            plans.append((v, wire, [w for w in zip(cuts, cuts[1:]) if w[0] < w[1]]))
+        for step in range(8):
+            for c, (_, wire, pieces) in zip(conns, plans):
+                if step < len(pieces):
+                    a, b = pieces[step]
+                    c.sock.sendall(wire[a:b])
+            time.sleep(0.03)
+        for i, (c, (v, _, _)) in enumerate(zip(conns, plans)):
+            want = b"STORED\r\nVALUE frag:%d 0 %d\r\n" % (i, len(v)) + v + b"\r\nEND\r\n"
+            assert c.read_exact(len(want)) == want, i
+    finally:
+        for c in conns:
+            c.close()
+    srv.assert_alive()
+
+
 # ------------------------------------------------------------------ (b) openssl s_client
 
 
