@@ -174,7 +174,15 @@ impl Server {
             .map(|c| c.get())
             .unwrap_or(1);
         let placement = if n <= cpus {
-            PoolPlacement::MaxSpread(n, None)
+            // glommio spreads over every online CPU: keep to the ones this process may run
+            // on (taskset, cgroup cpusets), or a pinned server lands on its neighbour's CPU.
+            let allowed = allowed_cpus().and_then(|allowed| {
+                let set = glommio::CpuSet::online()
+                    .ok()?
+                    .filter(|l| allowed.contains(&l.cpu));
+                (set.len() >= n).then_some(set)
+            });
+            PoolPlacement::MaxSpread(n, allowed)
         } else {
             eprintln!(
                 "tessera: warning: -t {n} is more than the {cpus} available CPUs; executors are not pinned"
@@ -213,6 +221,34 @@ impl Server {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status), or None
+/// when it cannot be read.
+fn allowed_cpus() -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    parse_cpu_list(list.trim())
+}
+
+/// "0-3,8,10-11" -> [0, 1, 2, 3, 8, 10, 11].
+fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > 1 << 16 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
 }
 
 /// Ends the process now (the `shutdown` command), removing the pid file and unix socket.
@@ -328,4 +364,21 @@ async fn executor_main(
         t.await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cpu_list;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("1"), Some(vec![1]));
+        assert_eq!(
+            parse_cpu_list("0-3,8,10-11"),
+            Some(vec![0, 1, 2, 3, 8, 10, 11])
+        );
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+    }
 }

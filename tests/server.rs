@@ -605,3 +605,50 @@ fn interleaved_fragments_stay_with_their_connection() {
         );
     }
 }
+
+/// Started under `taskset` on one CPU, the executor threads stay on that CPU (glommio's
+/// own placement would spread them over every online CPU).
+#[test]
+fn executors_keep_to_the_allowed_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taskset_ok = Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if cpus < 2 || !taskset_ok {
+        eprintln!("skipped: needs 2 CPUs and taskset");
+        return;
+    }
+    // The last allowed CPU: glommio's own choice for one executor is the first.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let last: usize = list
+        .rsplit([',', '-'])
+        .next()
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let server = ServerProc::start_with_prefix(&["taskset", "-c", &last.to_string()], &["-t", "1"]);
+    // Serving proves the executor is up; then every thread's affinity is checked.
+    assert_eq!(server.stat("threads"), 1);
+    let mut seen = 0;
+    for task in std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        assert_eq!(allowed, last.to_string(), "a thread left CPU {last}");
+        seen += 1;
+    }
+    assert!(
+        seen >= 2,
+        "expected the main thread and an executor, saw {seen}"
+    );
+}

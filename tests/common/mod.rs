@@ -196,7 +196,21 @@ pub struct ServerProc {
 impl ServerProc {
     /// Starts `tessera -p 0 -l 127.0.0.1 -v <args>` and waits for its listening line.
     pub fn start(args: &[&str]) -> ServerProc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        Self::start_with_prefix(&[], args)
+    }
+
+    /// As `start`, run through a command that execs it (`prefix`, e.g. `taskset -c 1`).
+    pub fn start_with_prefix(prefix: &[&str], args: &[&str]) -> ServerProc {
+        let bin = env!("CARGO_BIN_EXE_tessera");
+        let mut cmd = match prefix {
+            [] => Command::new(bin),
+            [p, rest @ ..] => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
+        let mut child = cmd
             .args(["-p", "0", "-l", "127.0.0.1", "-v"])
             .args(args)
             .stdout(Stdio::null())
@@ -238,6 +252,11 @@ impl ServerProc {
             }
         };
         ServerProc { child, port }
+    }
+
+    /// The process id (the server's own: a prefix command must exec it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A connected client with timeouts.
