@@ -431,23 +431,25 @@ impl TlsStream {
             }
             *raw_read += n as u64;
             // No await since the read: the scratch still holds exactly these bytes.
-            let mut buf = scratch.borrow_mut();
-            let own = std::mem::replace(&mut self.incoming, std::mem::take(&mut *buf));
-            self.used = n;
             let mut got = 0usize;
-            let flow = self.process(&mut |p| {
-                got += p.len();
-                sink(p);
-            });
-            *buf = std::mem::replace(&mut self.incoming, own);
-            if self.used > 0 {
-                let keep = self.used.max(INCOMING_INITIAL);
-                if self.incoming.len() < keep {
-                    self.incoming.resize(keep, 0);
+            let flow = {
+                let mut buf = scratch.borrow_mut();
+                let own = std::mem::replace(&mut self.incoming, std::mem::take(&mut *buf));
+                self.used = n;
+                let flow = self.process(&mut |p| {
+                    got += p.len();
+                    sink(p);
+                });
+                *buf = std::mem::replace(&mut self.incoming, own);
+                if self.used > 0 {
+                    let keep = self.used.max(INCOMING_INITIAL);
+                    if self.incoming.len() < keep {
+                        self.incoming.resize(keep, 0);
+                    }
+                    self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
                 }
-                self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
-            }
-            drop(buf);
+                flow
+            };
             self.flush_pending(stream).await?;
             let flow = flow.map_err(io_err)?;
             if got > 0 {
