@@ -13,7 +13,9 @@
 # HANDSHAKE (default 1: also the handshake run), HANDSHAKE_ONLY (set: only the handshake run),
 # TESSERA / BENCH (default target/release/...; built when missing or NOBUILD is unset).
 # With server -t 1 on a machine with 2+ CPUs the servers are pinned to CPU 1 and the client to
-# CPU 0; with -t 2 nothing is pinned (servers and client share the CPUs).
+# CPU 0; with -t 2 nothing is pinned (servers and client share the CPUs). Every load cell also
+# reports each server's CPU time per operation (/proc/PID/task/*/schedstat over each round)
+# and, where perf can count raw_syscalls:sys_enter (SYSCALLS=0 skips it), system calls per op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,12 +69,23 @@ tls_opts="ssl_chain_cert=$tmp/certs/server.pem,ssl_key=$tmp/certs/server.key"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt"
 
-start_servers() { # $1 = server threads; sets tp tt mp mt
+# Server CPU per op is read from /proc for every cell; system calls per op are counted with
+# perf where it can attach (Debian's linux-perf; SYSCALLS=0 skips it).
+syscalls=()
+if [ "${SYSCALLS:-1}" = 1 ] && perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+    syscalls=(--syscalls)
+else
+    echo "matrix.sh: not counting system calls (perf cannot count raw_syscalls:sys_enter here)" >&2
+fi
+
+start_servers() { # $1 = server threads; sets tp tt mp mt (ports), tpid mpid
     tp=$(free_port); tt=$(free_port); mp=$(free_port); mt=$(free_port)
     "${server_pin[@]}" "$TESSERA" -t "$1" -l "127.0.0.1:$tt,notls:127.0.0.1:$tp" -Z -o "$tls_opts" &
+    tpid=$!
     pids+=($!)
     "${server_pin[@]}" "$MEMCACHED" "${user_args[@]}" -U 0 -t "$1" -p "$mt" \
         -l "127.0.0.1:$mt,notls:127.0.0.1:$mp" -Z -o "$tls_opts" &
+    mpid=$!
     pids+=($!)
     for p in $tp $tt $mp $mt; do wait_port "$p"; done
 }
@@ -93,11 +106,11 @@ for t in $THREADS_LIST; do
         for attempt in 1 2; do
             echo "== server -t $t, pipeline $pl (attempt $attempt)" >&2
             if "${client_pin[@]}" "$BENCH" --compare \
-                --target "tessera=tcp://127.0.0.1:$tp" \
-                --target "tessera-tls=tls://127.0.0.1:$tt" \
-                --target "memcached=tcp://127.0.0.1:$mp" \
-                --target "memcached-tls=tls://127.0.0.1:$mt" \
-                --tls-cacert "$tmp/certs/ca.pem" \
+                --target "tessera=tcp://127.0.0.1:$tp?pid=$tpid" \
+                --target "tessera-tls=tls://127.0.0.1:$tt?pid=$tpid" \
+                --target "memcached=tcp://127.0.0.1:$mp?pid=$mpid" \
+                --target "memcached-tls=tls://127.0.0.1:$mt?pid=$mpid" \
+                --tls-cacert "$tmp/certs/ca.pem" "${syscalls[@]}" \
                 --connections "$CONNS" --pipeline "$pl" --preload \
                 --time "$TIME" --rounds "$ROUNDS" \
                 --json "$OUT/$cell.json" --hgrm-dir "$OUT/hgrm/$cell" \
@@ -156,9 +169,25 @@ for f in sorted(out.glob("t*p*.json")):
     ops = {n: [r["ops_per_sec"] for r in x["rounds"]] for n, x in tg.items()}
     rows.append((int(t), int(p), tg, ops))
 
+def per_op(target, key):
+    """Per-round server cost per op (None when not measured)."""
+    xs = []
+    for r in target["rounds"]:
+        v = r.get(key)
+        if v is None or not r["ops"]:
+            return None
+        xs.append((v * 1e6 if key == "server_cpu_seconds" else v) / r["ops"])
+    return xs
+
+def fmt_cost(a, b, digits):
+    sa, sb = [spread(x) if x else None for x in (a, b)]
+    if not sa or not sb:
+        return "–"
+    return f"{sa[0]:.{digits}f} / {sb[0]:.{digits}f}"
+
 def print_load_tables(rows):
-    print("| server -t | pipeline | server | plaintext ops/s | TLS ops/s | TLS/plain | p50 µs plain / TLS | p99 µs plain / TLS | p99.9 µs plain / TLS |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| server -t | pipeline | server | plaintext ops/s | TLS ops/s | TLS/plain | p50 µs plain / TLS | p99 µs plain / TLS | p99.9 µs plain / TLS | server CPU µs/op plain / TLS | syscalls/op plain / TLS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for t, p, tg, ops in sorted(rows):
         for srv in ("tessera", "memcached"):
             a, b = tg[srv], tg[srv + "-tls"]
@@ -166,13 +195,34 @@ def print_load_tables(rows):
             print(f"| {t} | {p} | {srv} | {fmt_ops(spread(ops[srv]))} | {fmt_ops(spread(ops[srv + '-tls']))} "
                   f"| {fmt_ratio(paired(ops[srv], ops[srv + '-tls']))} "
                   f"| {la['p50']:.0f} / {lb['p50']:.0f} | {la['p99']:.0f} / {lb['p99']:.0f} "
-                  f"| {la['p99.9']:.0f} / {lb['p99.9']:.0f} |")
+                  f"| {la['p99.9']:.0f} / {lb['p99.9']:.0f} "
+                  f"| {fmt_cost(per_op(a, 'server_cpu_seconds'), per_op(b, 'server_cpu_seconds'), 2)} "
+                  f"| {fmt_cost(per_op(a, 'server_syscalls'), per_op(b, 'server_syscalls'), 2)} |")
     print()
-    print("| server -t | pipeline | tessera/memcached, plaintext | tessera/memcached, TLS |")
-    print("|---|---|---|---|")
+    print("| server -t | pipeline | tessera/memcached ops/s, plaintext | tessera/memcached ops/s, TLS | tessera/memcached CPU µs/op, plaintext | tessera/memcached CPU µs/op, TLS |")
+    print("|---|---|---|---|---|---|")
     for t, p, tg, ops in sorted(rows):
+        cpu = {n: per_op(x, "server_cpu_seconds") for n, x in tg.items()}
+        def cpu_ratio(m, s):
+            return fmt_ratio(paired(cpu[m], cpu[s])) if cpu[m] and cpu[s] else "–"
         print(f"| {t} | {p} | {fmt_ratio(paired(ops['memcached'], ops['tessera']))} "
-              f"| {fmt_ratio(paired(ops['memcached-tls'], ops['tessera-tls']))} |")
+              f"| {fmt_ratio(paired(ops['memcached-tls'], ops['tessera-tls']))} "
+              f"| {cpu_ratio('memcached', 'tessera')} | {cpu_ratio('memcached-tls', 'tessera-tls')} |")
+    by = {(t, p): tg for t, p, tg, _ in rows}
+    pairs = [(p, by[(1, p)], by[(2, p)]) for t, p, _, _ in sorted(rows) if t == 1 and (2, p) in by]
+    if pairs:
+        print()
+        print("Server CPU µs/op at -t 2 over -t 1 (what cross-executor forwarding and a second executor cost; medians):")
+        print()
+        print("| pipeline | server | plaintext | TLS |")
+        print("|---|---|---|---|")
+        for p, one, two in pairs:
+            for srv in ("tessera", "memcached"):
+                cells = []
+                for n in (srv, srv + "-tls"):
+                    a, b = per_op(one[n], "server_cpu_seconds"), per_op(two[n], "server_cpu_seconds")
+                    cells.append(f"{spread(b)[0] / spread(a)[0]:.2f}" if a and b else "–")
+                print(f"| {p} | {srv} | {cells[0]} | {cells[1]} |")
 
 if rows:
     print_load_tables(rows)

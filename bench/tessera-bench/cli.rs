@@ -17,7 +17,9 @@ TARGETS
   -s, --target SPEC      server to drive; repeat with --compare. NAME names it in tables and
                          plots (default: the address). tls:// speaks TLS. Per-target settings
                          after '?': proto, pipeline, batch, resume, tls-min, sni, cacert, cert,
-                         key, skip-verify, e.g. 'full=tls://127.0.0.1:11211?resume=off'
+                         key, skip-verify, pid, e.g. 'full=tls://127.0.0.1:11211?resume=off'.
+                         pid=PID: the server's process; its CPU time per operation
+                         (from /proc/PID/task/*/schedstat) is measured over each round
       --compare          run all targets back to back, alternating A,B,A,B... for --rounds,
                          and print each target's ratios to the first (median, min-max)
       --rounds N         rounds per target with --compare (default 3)
@@ -64,6 +66,8 @@ OUTPUT
       --svg-ops          one line per target and operation (default: per target)
       --title TEXT       title of the plot
   -q, --quiet            no progress lines on stderr
+      --syscalls         also count the system calls of each target's pid= over each
+                         round (runs `perf stat -e raw_syscalls:sys_enter -p PID`)
   -h, --help             this text
   -V, --version          version
 ";
@@ -94,6 +98,9 @@ pub(crate) struct Target {
     /// Send the whole pipeline, then wait for all of it (redis-benchmark -P style).
     pub(crate) batch: bool,
     pub(crate) tls_opts: TlsOpts,
+    /// The server's process: its CPU time (and with --syscalls its system calls) is
+    /// measured over each round.
+    pub(crate) pid: Option<u32>,
 }
 
 impl Target {
@@ -141,6 +148,8 @@ pub(crate) struct Config {
     pub(crate) svg_ops: bool,
     pub(crate) title: Option<String>,
     pub(crate) quiet: bool,
+    /// Count each target server's system calls per round (`perf stat`; needs pid=).
+    pub(crate) syscalls: bool,
 }
 
 impl Config {
@@ -357,6 +366,7 @@ pub(crate) fn parse_target(
         pipeline,
         batch,
         tls_opts: tls.clone(),
+        pid: None,
     };
     for kv in query
         .unwrap_or_default()
@@ -376,6 +386,13 @@ pub(crate) fn parse_target(
                 }
             }
             "resume" => parse_onoff(v).map(|b| t.tls_opts.resume = b),
+            "pid" => match v.parse::<u32>() {
+                Ok(pid) if pid > 0 => {
+                    t.pid = Some(pid);
+                    Ok(())
+                }
+                _ => Err(format!("pid `{v}` is not a process id")),
+            },
             "tls-min" => parse_tls_min(v).map(|m| t.tls_opts.min = m),
             "sni" => {
                 t.tls_opts.sni = Some(v.to_string());
@@ -403,7 +420,7 @@ pub(crate) fn parse_target(
             }
             _ => Err(format!(
                 "unknown setting `{k}` (proto, pipeline, batch, resume, tls-min, sni, cacert, cert, \
-                 key, skip-verify)"
+                 key, skip-verify, pid)"
             )),
         };
         r.map_err(|e| err(&e))?;
@@ -442,6 +459,7 @@ pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
     let mut svg_ops = false;
     let mut title = None;
     let mut quiet = false;
+    let mut syscalls = false;
 
     let mut i = 0;
     while i < args.len() {
@@ -474,6 +492,7 @@ pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
                 | "--insecure"
                 | "--svg-ops"
                 | "--quiet"
+                | "--syscalls"
         ) && inline.is_some()
         {
             return Err(format!("{flag} takes no value"));
@@ -581,6 +600,7 @@ pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             "--svg-ops" => svg_ops = true,
             "--title" => title = Some(value()?),
             "-q" | "--quiet" => quiet = true,
+            "--syscalls" => syscalls = true,
             _ => {
                 return Err(format!(
                     "unknown option `{arg}` (tessera-bench --help lists them)"
@@ -621,6 +641,9 @@ pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             return Err(format!("two targets are named `{}`", t.name));
         }
     }
+    if syscalls && targets.iter().all(|t| t.pid.is_none()) {
+        return Err("--syscalls counts the calls of a target's server: give it pid=PID".into());
+    }
     Ok(Parsed::Run(Box::new(Config {
         targets,
         compare,
@@ -647,6 +670,7 @@ pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
         svg_ops,
         title,
         quiet,
+        syscalls,
     })))
 }
 

@@ -78,6 +78,8 @@ pub(crate) struct Stats {
     pub(crate) conns: u64,
     pub(crate) resumed: u64,
     pub(crate) elapsed: Duration,
+    /// What the round cost the server (targets with pid=).
+    pub(crate) server: Option<crate::server::ServerUse>,
 }
 
 impl Stats {
@@ -92,6 +94,7 @@ impl Stats {
             conns: 0,
             resumed: 0,
             elapsed: Duration::ZERO,
+            server: None,
         }
     }
 
@@ -120,6 +123,8 @@ impl Stats {
 
     /// Adds counts and histograms; elapsed times add up too.
     pub(crate) fn merge(&mut self, o: &Stats) {
+        // Server use sums only over rounds that all measured it.
+        let first = self.elapsed.is_zero() && self.ops() == 0;
         for (a, b) in self.hists.iter_mut().zip(&o.hists) {
             hist::merge(a, b);
         }
@@ -131,6 +136,14 @@ impl Stats {
         self.conns += o.conns;
         self.resumed += o.resumed;
         self.elapsed += o.elapsed;
+        self.server = match (self.server, o.server) {
+            (Some(a), Some(b)) => Some(crate::server::ServerUse {
+                cpu_s: a.cpu_s + b.cpu_s,
+                syscalls: a.syscalls.zip(b.syscalls).map(|(x, y)| x + y),
+            }),
+            _ if first => o.server,
+            _ => None,
+        };
     }
 }
 

@@ -12,6 +12,7 @@ mod hist;
 mod plot;
 mod proto;
 mod report;
+mod server;
 mod tls;
 mod workload;
 
@@ -148,7 +149,18 @@ fn run(cfg: &Config) -> Result<(), String> {
             } else {
                 format!("[{}]", t.name)
             };
-            let s = driver::run(plan(cfg, t, a, kind, label.clone())?)?;
+            let probe = match t.pid {
+                Some(pid) => Some(server::Probe::start(
+                    pid,
+                    cfg.syscalls,
+                    &std::env::temp_dir(),
+                )?),
+                None => None,
+            };
+            let mut s = driver::run(plan(cfg, t, a, kind, label.clone())?)?;
+            if let Some(p) = probe {
+                s.server = Some(p.finish()?);
+            }
             if !cfg.quiet {
                 eprintln!(
                     "{label} done: {:.0} {unit} over {:.2}s",

@@ -58,6 +58,30 @@ impl TargetResult {
         self.rounds.iter().map(Stats::ops_per_sec).collect()
     }
 
+    /// Per-round server CPU µs per operation (targets with pid=).
+    pub(crate) fn cpu_us_per_op(&self) -> Vec<f64> {
+        self.rounds
+            .iter()
+            .filter_map(|s| Some(s.server?.cpu_s * 1e6 / s.ops() as f64))
+            .collect()
+    }
+
+    /// Per-round server CPU utilisation in % of one CPU.
+    pub(crate) fn cpu_percent(&self) -> Vec<f64> {
+        self.rounds
+            .iter()
+            .filter_map(|s| Some(s.server?.cpu_s * 100.0 / s.elapsed.as_secs_f64()))
+            .collect()
+    }
+
+    /// Per-round server system calls per operation (with --syscalls).
+    pub(crate) fn syscalls_per_op(&self) -> Vec<f64> {
+        self.rounds
+            .iter()
+            .filter_map(|s| Some(s.server?.syscalls? as f64 / s.ops() as f64))
+            .collect()
+    }
+
     /// Per-round all-operation latency at quantile q, in µs.
     pub(crate) fn latency(&self, q: f64) -> Vec<f64> {
         self.rounds
@@ -251,6 +275,35 @@ pub(crate) fn table(cfg: &Config, results: &[TargetResult]) -> String {
             let _ = writeln!(o, "  {:>8}", us(s.max));
         }
     }
+    if results
+        .iter()
+        .any(|r| r.rounds.iter().any(|s| s.server.is_some()))
+    {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "server cost per round (pid=), median [min - max]; CPU includes steal on a VM:"
+        );
+        let _ = writeln!(
+            o,
+            "{:<nw$}  {:>24}  {:>22}  {:>24}",
+            "target", "CPU µs/op", "CPU % of one core", "syscalls/op"
+        );
+        let fmt = |s: Option<Spread>| match s {
+            Some(s) => format!("{} [{} - {}]", us(s.median), us(s.min), us(s.max)),
+            None => "-".into(),
+        };
+        for r in results {
+            let _ = writeln!(
+                o,
+                "{:<nw$}  {:>24}  {:>22}  {:>24}",
+                r.target.name,
+                fmt(spread(&r.cpu_us_per_op())),
+                fmt(spread(&r.cpu_percent())),
+                fmt(spread(&r.syscalls_per_op()))
+            );
+        }
+    }
     if cfg.compare && results.len() > 1 {
         let base = &results[0];
         let _ = writeln!(o);
@@ -325,6 +378,8 @@ fn stats_json(st: &Stats) -> Value {
         "connections_made": st.conns,
         "resumed": st.resumed,
         "latency_us": latency_json(st),
+        "server_cpu_seconds": st.server.map(|u| u.cpu_s),
+        "server_syscalls": st.server.and_then(|u| u.syscalls),
     })
 }
 
@@ -349,6 +404,10 @@ pub(crate) fn json(cfg: &Config, results: &[TargetResult]) -> Value {
                 "ops_per_sec": spread_json(spread(&r.ops_per_sec())),
                 "hit_ratio": m.hit_ratio(),
                 "latency_us": latency_json(&m),
+                "pid": r.target.pid,
+                "server_cpu_us_per_op": spread_json(spread(&r.cpu_us_per_op())),
+                "server_cpu_percent": spread_json(spread(&r.cpu_percent())),
+                "server_syscalls_per_op": spread_json(spread(&r.syscalls_per_op())),
                 "rounds": r.rounds.iter().map(stats_json).collect::<Vec<_>>(),
             })
         })
