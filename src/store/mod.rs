@@ -198,8 +198,10 @@ const MAX_FREQ: u8 = 3;
 struct Slot {
     /// key ++ value; empty when the slot holds no item.
     data: Box<[u8]>,
-    hash: u64,
     cas: u64,
+    /// The low half of the key's hash ([`short`]): the table and the ghost queue use it, so
+    /// a slot stays 48 bytes.
+    hash: u32,
     flags: u32,
     exptime: RelTime,
     /// When it was stored (flush_all with a delay invalidates items stored before its time).
@@ -210,6 +212,9 @@ struct Slot {
     freq: u8,
     state: u8,
 }
+
+// Items per byte matter (docs/benchmarks.md, memory per item): keep a slot at 48 bytes.
+const _: () = assert!(std::mem::size_of::<Slot>() == 48);
 
 impl Slot {
     fn key(&self) -> &[u8] {
@@ -229,13 +234,13 @@ impl Slot {
 /// A bounded FIFO of hashes of recently evicted items (S3-FIFO's ghost queue).
 #[derive(Debug, Default)]
 struct Ghost {
-    fifo: VecDeque<u64>,
-    /// hash -> how many times it is in `fifo`
-    set: hashbrown::HashMap<u64, u32>,
+    fifo: VecDeque<u32>,
+    /// short hash -> how many times it is in `fifo`
+    set: hashbrown::HashMap<u32, u32>,
 }
 
 impl Ghost {
-    fn insert(&mut self, hash: u64, cap: usize) {
+    fn insert(&mut self, hash: u32, cap: usize) {
         self.fifo.push_back(hash);
         *self.set.entry(hash).or_insert(0) += 1;
         while self.fifo.len() > cap.max(1) {
@@ -244,7 +249,7 @@ impl Ghost {
             }
         }
     }
-    fn forget(&mut self, hash: u64) {
+    fn forget(&mut self, hash: u32) {
         if let hashbrown::hash_map::Entry::Occupied(mut e) = self.set.entry(hash) {
             *e.get_mut() -= 1;
             if *e.get() == 0 {
@@ -253,7 +258,7 @@ impl Ghost {
         }
     }
     /// Whether `hash` was evicted recently; forgets it if so.
-    fn take(&mut self, hash: u64) -> bool {
+    fn take(&mut self, hash: u32) -> bool {
         if self.set.contains_key(&hash) {
             self.set.remove(&hash);
             true
@@ -270,8 +275,16 @@ impl Ghost {
 /// A mixer applied to the key hash before it indexes the table, so the bits that chose the
 /// shard (the high ones) do not also choose the bucket.
 #[inline]
-fn table_hash(hash: u64) -> u64 {
-    hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29)
+}
+
+/// The part of a key hash a slot keeps: the low 32 bits (the shard was chosen by others).
+#[inline]
+fn short(hash: u64) -> u32 {
+    hash as u32
 }
 
 /// One shard's items.
@@ -413,10 +426,11 @@ impl Store {
 
     fn find(&self, key: &[u8], hash: u64) -> Option<u32> {
         let slots = &self.slots;
+        let h = short(hash);
         self.table
-            .find(table_hash(hash), |&i| {
+            .find(table_hash(h), |&i| {
                 let s = &slots[i as usize];
-                s.hash == hash && s.key() == key
+                s.hash == h && s.key() == key
             })
             .copied()
     }
@@ -718,7 +732,7 @@ impl Store {
         }
         let slot = Slot {
             data,
-            hash,
+            hash: short(hash),
             cas,
             flags,
             exptime,
@@ -739,10 +753,11 @@ impl Store {
             }
         };
         let slots = &self.slots;
-        self.table.insert_unique(table_hash(hash), idx, |&i| {
-            table_hash(slots[i as usize].hash)
-        });
-        if self.ghost.take(hash) {
+        self.table
+            .insert_unique(table_hash(short(hash)), idx, |&i| {
+                table_hash(slots[i as usize].hash)
+            });
+        if self.ghost.take(short(hash)) {
             self.slots[idx as usize].state |= IN_MAIN;
             self.main.push_back(idx);
         } else {
