@@ -394,61 +394,17 @@ impl TlsStream {
         raw_read: &mut u64,
         scratch: &std::cell::RefCell<Vec<u8>>,
     ) -> std::io::Result<usize> {
+        // Bytes of the last read that are still in the scratch buffer, not in `incoming`.
+        let mut in_scratch = None;
         loop {
             let mut got = 0usize;
-            let flow = self.process(&mut |p| {
+            let mut count = |p: &[u8]| {
                 got += p.len();
                 sink(p);
-            });
-            self.flush_pending(stream).await?;
-            let flow = flow.map_err(io_err)?;
-            if got > 0 {
-                self.shrink_idle();
-                return Ok(got);
-            }
-            if self.peer_closed || flow == Flow::Closed {
-                return Ok(0);
-            }
-            if self.used > 0 {
-                // A record is partly here: read the rest into `incoming`.
-                let n = self.fill(stream).await?;
-                if n == 0 {
-                    return Ok(0);
-                }
-                *raw_read += n as u64;
-                continue;
-            }
-            // Nothing buffered: wait holding no ciphertext buffer. The read lands in the
-            // executor's scratch, whose records are decrypted in place there; only a
-            // trailing partial record is copied into `incoming`.
-            let n = futures_lite::future::poll_fn(|cx| {
-                use futures_lite::AsyncRead;
-                std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
-            })
-            .await?;
-            if n == 0 {
-                return Ok(0);
-            }
-            *raw_read += n as u64;
-            // No await since the read: the scratch still holds exactly these bytes.
-            let mut got = 0usize;
-            let flow = {
-                let mut buf = scratch.borrow_mut();
-                let own = std::mem::replace(&mut self.incoming, std::mem::take(&mut *buf));
-                self.used = n;
-                let flow = self.process(&mut |p| {
-                    got += p.len();
-                    sink(p);
-                });
-                *buf = std::mem::replace(&mut self.incoming, own);
-                if self.used > 0 {
-                    let keep = self.used.max(INCOMING_INITIAL);
-                    if self.incoming.len() < keep {
-                        self.incoming.resize(keep, 0);
-                    }
-                    self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
-                }
-                flow
+            };
+            let flow = match in_scratch.take() {
+                None => self.process(&mut count),
+                Some(n) => self.process_scratch(scratch, n, &mut count),
             };
             self.flush_pending(stream).await?;
             let flow = flow.map_err(io_err)?;
@@ -459,7 +415,49 @@ impl TlsStream {
             if self.peer_closed || flow == Flow::Closed {
                 return Ok(0);
             }
+            let n = if self.used > 0 {
+                // A record is partly here: read the rest into `incoming`.
+                self.fill(stream).await?
+            } else {
+                // Nothing buffered: wait holding no ciphertext buffer; the read lands in
+                // the executor's scratch and is decrypted there.
+                let n = futures_lite::future::poll_fn(|cx| {
+                    use futures_lite::AsyncRead;
+                    std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
+                })
+                .await?;
+                // No await until it is processed: the scratch keeps exactly these bytes.
+                in_scratch = Some(n);
+                n
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            *raw_read += n as u64;
         }
+    }
+
+    /// `process` on the first `n` bytes of the executor's scratch, decrypted in place
+    /// there; only a trailing partial record is copied into `incoming`.
+    fn process_scratch(
+        &mut self,
+        scratch: &std::cell::RefCell<Vec<u8>>,
+        n: usize,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<Flow, rustls::Error> {
+        let mut buf = scratch.borrow_mut();
+        let own = std::mem::replace(&mut self.incoming, std::mem::take(&mut *buf));
+        self.used = n;
+        let flow = self.process(sink);
+        *buf = std::mem::replace(&mut self.incoming, own);
+        if self.used > 0 {
+            let keep = self.used.max(INCOMING_INITIAL);
+            if self.incoming.len() < keep {
+                self.incoming.resize(keep, 0);
+            }
+            self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
+        }
+        flow
     }
 
     /// Encrypts `data` and writes it, through buffers from `pool`. Returns the ciphertext
