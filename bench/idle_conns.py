@@ -52,6 +52,16 @@ def wait_port(port, proc, timeout=10):
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def stop(proc):
+    """Stops a server: SIGTERM, then SIGKILL after 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def open_conns(port, n, ctx):
     conns = []
     for i in range(n):
@@ -93,12 +103,7 @@ def measure(name, args, port, n, ctx):
                 c.close()
             except OSError:
                 pass
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 def main():

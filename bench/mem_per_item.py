@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from idle_conns import free_port, rss_kib, wait_port  # noqa: E402
+from idle_conns import free_port, rss_kib, stop, wait_port  # noqa: E402
 
 
 def stats(port):
@@ -68,12 +68,7 @@ def measure(name, args, port, a):
               f"{items} items: {per:6.1f} bytes per item")
         return per
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 def main():
