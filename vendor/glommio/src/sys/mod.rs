@@ -306,6 +306,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // (tessera) Order the producer's write to the channel before its read of
+        // `should_notify`; pairs with the fence the consumer issues after setting it
+        // (`Reactor::sleep`), which used to be a process-wide `membarrier`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

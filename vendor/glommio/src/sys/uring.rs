@@ -1880,7 +1880,13 @@ impl Reactor {
             // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
             // details. This translates to `sys_membarrier()` /
             // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            //
+            // (tessera) A SeqCst fence instead of the process-wide barrier: the producers'
+            // side of this handshake (`SleepNotifier::notify`) now issues a SeqCst fence
+            // of its own, so a plain fence here is enough, and it spares every parking
+            // executor a `membarrier` system call that interrupts every other CPU running
+            // this process.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
