@@ -34,6 +34,9 @@ const READ_BUF_MAX: u64 = 4 * GIB;
 const READ_BUF_SLACK: usize = 4 * 1024;
 const DEFAULT_READ_BUF_MAX: usize = 16 * 1024 * 1024;
 const MAX_SHARD_QUEUE: u64 = 1 << 20;
+const DEFAULT_SHUTDOWN_TIMEOUT: u32 = 10;
+/// A day: past that an operator wants SIGKILL, not a timeout.
+const MAX_SHUTDOWN_TIMEOUT: u32 = 86_400;
 /// `-o` keys that become [`Config::tls_opts`] and need a value.
 const SSL_VALUE_KEYS: &[&str] = &[
     "ssl_chain_cert",
@@ -103,6 +106,9 @@ pub struct Config {
     pub read_buf_max: usize,
     /// `-o shard_queue=N` (tessera): depth of each cross-shard channel.
     pub shard_queue: usize,
+    /// `-o shutdown_timeout=N` (tessera): on SIGTERM/SIGINT, how long open connections may
+    /// take to finish their requests before the process exits anyway (seconds).
+    pub shutdown_timeout_secs: u32,
     /// `-P`, `--pidfile`: file to write the server's PID into (the runtime writes it).
     pub pidfile: Option<PathBuf>,
     /// `-F`, `--disable-flush-all`: refuse the `flush_all` command.
@@ -141,6 +147,7 @@ impl Default for Config {
             idle_timeout_secs: 0,
             read_buf_max: DEFAULT_READ_BUF_MAX,
             shard_queue: 256,
+            shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT,
             pidfile: None,
             disable_flush_all: false,
             tls_enabled: false,
@@ -240,6 +247,12 @@ impl Config {
             self.shard_queue as u64,
             1,
             MAX_SHARD_QUEUE,
+        )?;
+        in_range(
+            "-o shutdown_timeout",
+            u64::from(self.shutdown_timeout_secs),
+            0,
+            u64::from(MAX_SHUTDOWN_TIMEOUT),
         )?;
         check_size_range(
             "-I",
@@ -587,6 +600,7 @@ struct Layer {
     idle_timeout_secs: Option<u32>,
     read_buf_max: Option<usize>,
     shard_queue: Option<usize>,
+    shutdown_timeout_secs: Option<u32>,
     pidfile: Option<PathBuf>,
     disable_flush_all: Option<bool>,
     tls_enabled: Option<bool>,
@@ -633,6 +647,7 @@ impl Layer {
             idle_timeout_secs,
             read_buf_max,
             shard_queue,
+            shutdown_timeout_secs,
             disable_flush_all,
             tls_enabled,
         );
@@ -1128,6 +1143,10 @@ fn parse_extended(list: &str, l: &mut Layer) -> Result<(), ConfigError> {
             "shard_queue" => {
                 l.shard_queue = Some(parse_num(&name, need()?, 1, MAX_SHARD_QUEUE)?);
             }
+            "shutdown_timeout" => {
+                l.shutdown_timeout_secs =
+                    Some(parse_num(&name, need()?, 0, u64::from(MAX_SHUTDOWN_TIMEOUT))?);
+            }
             k if SSL_VALUE_KEYS.contains(&k) => {
                 l.tls_opts.push((k.to_string(), Some(need()?.to_string())));
             }
@@ -1176,6 +1195,7 @@ struct FileConfig {
     idle_timeout: Option<i64>,
     read_buf_max: Option<toml::Value>,
     shard_queue: Option<i64>,
+    shutdown_timeout: Option<i64>,
     pidfile: Option<String>,
     disable_flush_all: Option<bool>,
     tls: Option<FileTls>,
@@ -1319,6 +1339,14 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
     }
     if let Some(v) = f.idle_timeout {
         l.idle_timeout_secs = Some(int_in_range(&n("idle_timeout"), v, 0, u32::MAX as u64)?);
+    }
+    if let Some(v) = f.shutdown_timeout {
+        l.shutdown_timeout_secs = Some(int_in_range(
+            &n("shutdown_timeout"),
+            v,
+            0,
+            u64::from(MAX_SHUTDOWN_TIMEOUT),
+        )?);
     }
     if let Some(v) = f.read_buf_max {
         l.read_buf_max = Some(size_value(
@@ -1486,6 +1514,8 @@ Usage: tessera [options]
                           to fit --max-item-size if not set)
    - shard_queue:         (tessera) depth of each cross-shard queue
                           (default: {queue})
+   - shutdown_timeout:    (tessera) on SIGTERM/SIGINT, seconds open connections
+                          get to finish their requests (default: {shutdown})
    - ssl_chain_cert:      certificate chain file in PEM format
    - ssl_key:             private key, if not part of the ssl_chain_cert
    - ssl_keyformat:       private key format (default: PEM)
@@ -1528,6 +1558,7 @@ Usage: tessera [options]
         item = fmt_size(d.item_size_max as u64),
         read_buf = fmt_size(d.read_buf_max as u64),
         queue = d.shard_queue,
+        shutdown = d.shutdown_timeout_secs,
     )
 }
 

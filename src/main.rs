@@ -63,7 +63,11 @@ fn main() -> ExitCode {
             addrs.join(", ")
         );
     }
+    let shared = server.shared();
     let result = server.run();
+    if result.is_ok() && shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("tessera: shut down");
+    }
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

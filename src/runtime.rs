@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
@@ -168,7 +169,15 @@ impl Server {
         let shared = self.shared;
         if let Some(tls) = shared.tls.clone() {
             reload_on_sighup(tls, shared.clone())?;
+        } else {
+            // memcached keeps running on SIGHUP; so does tessera (nothing to reload).
+            signal_hook::flag::register(
+                signal_hook::consts::SIGHUP,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )
+            .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
         }
+        stop_on_signals(shared.clone())?;
         let n = shared.config.threads.max(1);
         let cpus = std::thread::available_parallelism()
             .map(|c| c.get())
@@ -286,6 +295,70 @@ fn reload_on_sighup(tls: Arc<crate::tls::TlsContext>, shared: Arc<Shared>) -> Re
     Ok(())
 }
 
+/// SIGTERM, SIGINT and SIGUSR1 (memcached's graceful-shutdown signal) begin a graceful
+/// shutdown (the executors notice [`Shared::shutdown`]); a second one ends the process at
+/// once.
+fn stop_on_signals(shared: Arc<Shared>) -> Result<(), RunError> {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])
+        .map_err(|e| RunError::Executor(format!("cannot handle SIGTERM/SIGINT: {e}")))?;
+    std::thread::Builder::new()
+        .name("tessera-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let name = match sig {
+                    SIGINT => "SIGINT",
+                    SIGUSR1 => "SIGUSR1",
+                    _ => "SIGTERM",
+                };
+                if !shared.begin_shutdown(name) {
+                    eprintln!("tessera: {name} during shutdown: exiting now");
+                    exit_now(&shared, 1);
+                }
+            }
+        })
+        .map_err(|e| RunError::Executor(format!("cannot start the signal thread: {e}")))?;
+    Ok(())
+}
+
+/// How often an executor looks at [`Shared::shutdown`] (a foreign thread cannot wake it).
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+/// How often a shutting-down executor looks at what is left.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// An executor's part of a graceful shutdown, from the signal to the moment it may exit.
+async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glommio::Task<()>>) {
+    use std::sync::atomic::Ordering;
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        glommio::timer::sleep(SHUTDOWN_POLL).await;
+    }
+    let limit = Duration::from_secs(u64::from(shared.config.shutdown_timeout_secs));
+    let deadline = std::time::Instant::now() + limit;
+    ctx.stop.trigger();
+    for t in accept_tasks {
+        t.await;
+    }
+    while ctx.stop.live() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(DRAIN_POLL).await;
+    }
+    let left = ctx.stop.live();
+    if left > 0 {
+        eprintln!(
+            "tessera: executor {id}: {left} connection(s) still open after {}s \
+             (-o shutdown_timeout): closing them",
+            limit.as_secs()
+        );
+    }
+    // Other executors' connections may still need this shard.
+    let n = shared.config.threads.max(1);
+    shared.executors_drained.fetch_add(1, Ordering::SeqCst);
+    while shared.executors_drained.load(Ordering::SeqCst) < n
+        && std::time::Instant::now() < deadline
+    {
+        glommio::timer::sleep(DRAIN_POLL).await;
+    }
+}
+
 type ListenerSlots = Arc<std::sync::Mutex<Vec<Option<Vec<BoundListener>>>>>;
 
 async fn executor_main(
@@ -327,6 +400,7 @@ async fn executor_main(
         shared: shared.clone(),
         limits: Limits::from_config(&shared.config),
         rbufs: crate::net::session::ReadBufs::default(),
+        stop: Rc::default(),
         wbufs: shared
             .tls
             .as_ref()
@@ -345,7 +419,7 @@ async fn executor_main(
         .ok()
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
         .ok_or_else(|| RunError::Executor(format!("no listeners for executor {id}")))?;
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<glommio::Task<()>> = Vec::new();
     for l in mine {
         tasks.push(glommio::spawn_local(net::accept_loop(l, ctx.clone())));
     }
@@ -357,12 +431,9 @@ async fn executor_main(
             ctx.clone(),
         )));
     }
-    for t in tasks {
-        t.await;
-    }
-    if let Some(t) = mesh_task {
-        t.await;
-    }
+    wind_down(&shared, &ctx, id, tasks).await;
+    // Connections past the deadline and the mesh task end with the executor.
+    drop(mesh_task);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! Everything here is either immutable or atomic; nothing on the request path takes a lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::config::Config;
 use crate::stats::StatsHub;
@@ -36,6 +36,11 @@ pub struct Shared {
     pub tls: Option<Arc<TlsContext>>,
     /// Listeners and connections, for `stats conns`.
     pub conns: ConnRegistry,
+    /// Set by SIGTERM/SIGINT: every executor stops accepting and winds down.
+    pub shutdown: AtomicBool,
+    /// Executors whose own connections have all ended since shutdown began (they keep
+    /// serving their shard to the others until every executor is done).
+    pub executors_drained: AtomicUsize,
 }
 
 /// What `stats conns` shows about one socket.
@@ -102,8 +107,23 @@ impl Shared {
             shard_mem_limit: AtomicUsize::new(per_shard),
             tls,
             conns: ConnRegistry::default(),
+            shutdown: AtomicBool::new(false),
+            executors_drained: AtomicUsize::new(0),
             config,
         })
+    }
+
+    /// Begins a graceful shutdown (`why` goes in the log line); false if one had begun.
+    pub fn begin_shutdown(&self, why: &str) -> bool {
+        if self.shutdown.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        eprintln!(
+            "tessera: {why}: shutting down: not accepting; open connections get {}s \
+             (-o shutdown_timeout) to finish their requests",
+            self.config.shutdown_timeout_secs
+        );
+        true
     }
 
     /// Current verbosity.

@@ -518,6 +518,7 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "idle_timeout", c.idle_timeout_secs);
     stat(out, "read_buf_max", c.read_buf_max);
     stat(out, "shard_queue", c.shard_queue);
+    stat(out, "shutdown_timeout", c.shutdown_timeout_secs);
     for (k, v) in crate::tls::settings_stats(shared.tls.as_ref().map(|t| &t.settings)) {
         stat(out, k, v);
     }

@@ -484,6 +484,122 @@ fn shutdown_command() {
     assert!(status.success(), "{status:?}");
 }
 
+/// Connects until the server refuses (its listeners are closed), for at most `limit`.
+fn refused_within(port: u16, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// SIGTERM: idle connections close at once, a request in progress is finished and
+/// answered, new connections are refused, and the process exits 0, saying so.
+#[test]
+fn sigterm_finishes_requests_then_exits_zero() {
+    use nix::sys::signal::Signal;
+    for (threads, sig) in [("1", Signal::SIGTERM), ("2", Signal::SIGINT)] {
+        let mut server = ServerProc::start(&["-t", threads, "-o", "shutdown_timeout=30"]);
+        let mut idle = server.connect();
+        let mut mid = server.connect();
+        // A value for every shard, and one request left half-sent.
+        for i in 0..8 {
+            mid.write_all(format!("set pre{i} 0 0 1\r\nx\r\n").as_bytes())
+                .unwrap();
+            assert_eq!(
+                read_until(&mut mid, b"\r\n", Duration::from_secs(5)),
+                b"STORED\r\n"
+            );
+        }
+        mid.write_all(b"set k 0 0 10\r\n12345").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        server.signal(sig);
+        assert!(server.wait_log("shutting down", Duration::from_secs(5)));
+        assert_eq!(read_to_eof(&mut idle), b"", "idle connection closed");
+        assert!(
+            refused_within(server.port, Duration::from_secs(5)),
+            "listeners still accept after {sig}"
+        );
+        // The half-sent request completes and is answered, with what came with it.
+        mid.write_all(b"67890\r\nget k pre0 pre7\r\n").unwrap();
+        let reply = read_until(&mut mid, b"END\r\n", Duration::from_secs(5));
+        assert_eq!(
+            reply,
+            b"STORED\r\nVALUE k 0 10\r\n1234567890\r\nVALUE pre0 0 1\r\nx\r\nVALUE pre7 0 1\r\nx\r\nEND\r\n",
+            "-t {threads}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert_eq!(read_to_eof(&mut mid), b"", "closed after its request");
+        let status = server
+            .wait_exit(Duration::from_secs(10))
+            .expect("tessera did not exit after its connections closed");
+        assert_eq!(status.code(), Some(0), "{status:?}");
+        assert!(server.wait_log("tessera: shut down", Duration::from_secs(5)));
+    }
+}
+
+/// A request that never completes holds shutdown only until `shutdown_timeout`; a second
+/// signal ends the process at once, with status 1.
+#[test]
+fn shutdown_timeout_and_second_signal() {
+    use nix::sys::signal::Signal;
+    let mut server = ServerProc::start(&["-t", "2", "-o", "shutdown_timeout=1"]);
+    let mut stuck = server.connect();
+    stuck.write_all(b"set k 0 0 100\r\nonly part").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(Signal::SIGTERM);
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("tessera did not exit after shutdown_timeout");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(server.wait_log("still open after 1s", Duration::from_secs(5)));
+    assert_eq!(read_to_eof(&mut stuck), b"");
+
+    let mut server = ServerProc::start(&["-t", "1", "-o", "shutdown_timeout=600"]);
+    // SIGHUP without TLS changes nothing (memcached ignores it too).
+    server.signal(Signal::SIGHUP);
+    let mut s = server.connect();
+    s.write_all(b"version\r\n").unwrap();
+    assert!(read_until(&mut s, b"\r\n", Duration::from_secs(5)).starts_with(b"VERSION "));
+    let mut stuck = server.connect();
+    stuck.write_all(b"get k").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_log("shutting down", Duration::from_secs(5)));
+    assert!(server.wait_exit(Duration::from_millis(300)).is_none());
+    server.signal(Signal::SIGTERM);
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("a second SIGTERM did not end tessera");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert!(server.wait_log("during shutdown: exiting now", Duration::from_secs(5)));
+    assert_eq!(read_to_eof(&mut stuck), b"");
+}
+
+/// `shutdown graceful` (with -A) is the same graceful shutdown as SIGTERM.
+#[test]
+fn shutdown_graceful_command() {
+    let mut server = ServerProc::start(&["-t", "2", "-A"]);
+    let mut other = server.connect();
+    other.write_all(b"set a 0 0 1\r\n1\r\n").unwrap();
+    assert_eq!(
+        read_until(&mut other, b"\r\n", Duration::from_secs(5)),
+        b"STORED\r\n"
+    );
+    let mut s = server.connect();
+    s.write_all(b"shutdown graceful\r\n").unwrap();
+    assert_eq!(read_to_eof(&mut s), b"");
+    assert_eq!(read_to_eof(&mut other), b"");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("tessera did not exit after shutdown graceful");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(server.wait_log("shutdown graceful command", Duration::from_secs(5)));
+}
+
 /// stats items / slabs / conns: memcached's shapes, consistent with the general stats.
 #[test]
 fn stats_items_slabs_conns() {

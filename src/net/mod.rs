@@ -10,6 +10,7 @@
 //! in the default queue.
 
 pub mod session;
+pub mod stop;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -116,8 +117,9 @@ pub async fn accept_unix(path: std::path::PathBuf, mask: u32, ctx: Rc<Ctx>) {
             );
         }
     }
-    loop {
-        let mut stream = match listener.accept().await {
+    let stop_key = ctx.stop.register();
+    while let Some(accepted) = unless_stopping(&ctx, stop_key, listener.accept()).await {
+        let mut stream = match accepted {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("tessera: accept on {} failed: {e}", path.display());
@@ -141,6 +143,22 @@ pub async fn accept_unix(path: std::path::PathBuf, mask: u32, ctx: Rc<Ctx>) {
         ))
         .detach();
     }
+    ctx.stop.unregister(stop_key);
+    // New clients now fail to connect instead of waiting on a listener nobody serves.
+    let _ = std::fs::remove_file(&path);
+}
+
+/// `fut`'s output, or None once this executor's shutdown has begun.
+async fn unless_stopping<T>(
+    ctx: &Ctx,
+    stop_key: usize,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        ctx.stop.wait(stop_key).await;
+        None
+    })
+    .await
 }
 
 /// Prepares a unix socket path on the main thread: a stale socket file is removed (as
@@ -187,6 +205,8 @@ pub fn check_unix_path(path: &std::path::Path) -> std::io::Result<()> {
 /// A taken `-c` slot, returned (and counted) when dropped, whatever path the connection took.
 struct ConnSlot {
     ctx: Rc<Ctx>,
+    /// Its waiter slot in the executor's [`stop::Stop`].
+    stop_key: usize,
 }
 
 impl ConnSlot {
@@ -197,12 +217,18 @@ impl ConnSlot {
         let st = &ctx.shard.stats;
         st.total_connections.incr();
         st.curr_connections.add(1);
-        Some(ConnSlot { ctx: ctx.clone() })
+        ctx.stop.conn_opened();
+        Some(ConnSlot {
+            ctx: ctx.clone(),
+            stop_key: ctx.stop.register(),
+        })
     }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
+        self.ctx.stop.unregister(self.stop_key);
+        self.ctx.stop.conn_closed();
         self.ctx.shard.stats.curr_connections.sub(1);
         self.ctx.shared.remove_conn();
     }
@@ -228,9 +254,14 @@ pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
             },
         );
     }
+    let listen_fd = {
+        use std::os::fd::AsRawFd;
+        listener.socket.as_raw_fd()
+    };
     let listener = into_glommio(listener.socket);
-    loop {
-        let mut stream = match listener.accept().await {
+    let stop_key = ctx.stop.register();
+    while let Some(accepted) = unless_stopping(&ctx, stop_key, listener.accept()).await {
+        let mut stream = match accepted {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: say so, back off briefly rather than spin.
@@ -277,6 +308,10 @@ pub async fn accept_loop(listener: BoundListener, ctx: Rc<Ctx>) {
             }
         }
     }
+    ctx.stop.unregister(stop_key);
+    ctx.shared.conns.remove(listen_fd);
+    // Dropping the listener closes it: the kernel refuses new connections from here on (or
+    // hands them to another executor's listener while that one still runs).
 }
 
 /// A plaintext byte stream: TCP or a unix domain socket.
@@ -564,7 +599,7 @@ async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
         );
         fd
     };
-    let result = conn_loop(&mut transport, &ctx, id, &initial, &last_cmd).await;
+    let result = conn_loop(&mut transport, &ctx, id, &initial, &last_cmd, slot.stop_key).await;
     ctx.shared.conns.remove(fd);
     match &result {
         Err(e) if ctx.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
@@ -608,6 +643,7 @@ async fn conn_loop(
     id: u64,
     initial: &[u8],
     last_cmd: &std::sync::atomic::AtomicU32,
+    stop_key: usize,
 ) -> std::io::Result<()> {
     let st = &ctx.shard.stats;
     let mut session = Session::new();
@@ -618,7 +654,25 @@ async fn conn_loop(
     let mut pending_input = !initial.is_empty();
     loop {
         if !pending_input {
+            // Shutdown ends a connection between requests; in the middle of one (bytes of
+            // it buffered) the connection reads on until it is answered.
+            let between = session.is_drained()
+                && !matches!(transport, Transport::Tls(_, t) if t.has_partial_record());
+            if between && ctx.stop.stopping() {
+                return Ok(());
+            }
             let read = read_some(transport, &mut session, ctx);
+            let read = async {
+                if between {
+                    futures_lite::future::or(async { read.await.map(Some) }, async {
+                        ctx.stop.wait(stop_key).await;
+                        Ok(None)
+                    })
+                    .await
+                } else {
+                    read.await.map(Some)
+                }
+            };
             let n = if idle > 0 {
                 match glommio::timer::timeout(Duration::from_secs(idle as u64), async {
                     Ok(read.await?)
@@ -638,8 +692,15 @@ async fn conn_loop(
             } else {
                 read.await?
             };
-            if n == 0 {
-                return Ok(());
+            match n {
+                Some(0) => return Ok(()),
+                Some(_) => {}
+                None => {
+                    if ctx.shared.verbose() > 1 {
+                        eprintln!("<{id} shutting down: closing between requests");
+                    }
+                    return Ok(());
+                }
             }
         }
         pending_input = false;

@@ -34,6 +34,8 @@ pub struct Ctx {
     pub hs_queue: Option<glommio::TaskQueueHandle>,
     /// Read buffers shared by this executor's connections.
     pub rbufs: ReadBufs,
+    /// This executor's graceful-shutdown state.
+    pub stop: Rc<super::stop::Stop>,
 }
 
 /// Size of an executor's scratch read buffer.
@@ -91,6 +93,7 @@ impl Ctx {
             wbufs: None,
             hs_queue: None,
             rbufs: ReadBufs::default(),
+            stop: Rc::default(),
             shared,
         }
     }
@@ -582,10 +585,13 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
                     .extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n");
                 return Ok(());
             };
-            eprintln!(
-                "tessera: shutdown{} command received; exiting",
-                if graceful { " graceful" } else { "" }
-            );
+            if graceful {
+                // memcached raises SIGUSR1: the same graceful shutdown as a signal. This
+                // connection is between requests now, so it closes with the others.
+                ctx.shared.begin_shutdown("shutdown graceful command");
+                return Ok(());
+            }
+            eprintln!("tessera: shutdown command received; exiting");
             crate::runtime::exit_now(&ctx.shared, 0);
         }
         Request::RefreshCerts { noreply } => match &ctx.shared.tls {

@@ -267,6 +267,11 @@ impl TlsStream {
         )
     }
 
+    /// Whether part of a record is buffered (a request may be on its way).
+    pub fn has_partial_record(&self) -> bool {
+        self.used > 0
+    }
+
     /// Whether this handshake resumed an earlier session.
     pub fn resumed(&self) -> bool {
         self.conn.handshake_kind() == Some(HandshakeKind::Resumed)

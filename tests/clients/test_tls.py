@@ -841,6 +841,42 @@ def test_handshake_timeout(start_server, ca1):
     assert got == base + 1
 
 
+def test_sigterm_closes_tls_sessions_with_close_notify(start_server, ca1):
+    """SIGTERM: an idle TLS connection gets close_notify (not a bare TCP close), one with a
+    request in progress gets its reply first, and the server exits 0."""
+    srv = start_server(threads=2, opts={"shutdown_timeout": "30"})
+
+    def connect():
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
+        # suppress_ragged_eofs=False: a TCP close without close_notify raises SSLEOFError
+        return Conn(client_ctx(ca1.ca).wrap_socket(
+            raw, server_hostname="localhost", suppress_ragged_eofs=False))
+
+    idle, mid = connect(), connect()
+    try:
+        idle.assert_usable(b"idle")
+        mid.assert_usable(b"mid")
+        mid.send(b"set k 0 0 4\r\nab")
+        time.sleep(0.1)
+        srv.proc.send_signal(signal.SIGTERM)
+        assert idle.sock.recv(100) == b""  # close_notify
+        # The rest of the request, and one more in the same write: both are answered
+        # (a request sent after the replies would find the connection closed).
+        mid.send(b"cd\r\nget k\r\n")
+        assert mid.readline() == b"STORED"
+        assert mid.readline() == b"VALUE k 0 4"
+        assert mid.readline() == b"abcd"
+        assert mid.readline() == b"END"
+        with pytest.raises(ServerClosed):  # close_notify after the last reply
+            mid.readline()
+        assert srv.proc.wait(timeout=10) == 0
+    finally:
+        idle.close()
+        mid.close()
+    out = srv.output()
+    assert "SIGTERM: shutting down" in out and "tessera: shut down" in out, out
+
+
 # ------------------------------------------------------------------ (l) stats settings
 
 

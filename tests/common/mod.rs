@@ -191,6 +191,8 @@ pub fn expected_len(expect: &[Piece]) -> Option<usize> {
 pub struct ServerProc {
     pub child: Child,
     pub port: u16,
+    /// Everything the server has written to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl ServerProc {
@@ -219,6 +221,8 @@ impl ServerProc {
             .expect("start tessera");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log_w = log.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stderr);
             let mut line = String::new();
@@ -228,6 +232,9 @@ impl ServerProc {
                 match r.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        if let Ok(mut l) = log_w.lock() {
+                            l.push_str(&line);
+                        }
                         if !sent {
                             if let Some(rest) = line.trim().split("listening on ").nth(1) {
                                 let port: u16 = rest
@@ -251,7 +258,37 @@ impl ServerProc {
                 panic!("tessera did not report a listening port");
             }
         };
-        ServerProc { child, port }
+        ServerProc { child, port, log }
+    }
+
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig)
+            .expect("signal tessera");
+    }
+
+    /// Waits up to `limit` for the server to exit; its status, or None if it still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits up to `limit` for `text` to appear in the server's stderr.
+    pub fn wait_log(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log.lock().map(|l| l.contains(text)).unwrap_or(false) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// The process id (the server's own: a prefix command must exec it).
