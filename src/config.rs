@@ -1144,8 +1144,12 @@ fn parse_extended(list: &str, l: &mut Layer) -> Result<(), ConfigError> {
                 l.shard_queue = Some(parse_num(&name, need()?, 1, MAX_SHARD_QUEUE)?);
             }
             "shutdown_timeout" => {
-                l.shutdown_timeout_secs =
-                    Some(parse_num(&name, need()?, 0, u64::from(MAX_SHUTDOWN_TIMEOUT))?);
+                l.shutdown_timeout_secs = Some(parse_num(
+                    &name,
+                    need()?,
+                    0,
+                    u64::from(MAX_SHUTDOWN_TIMEOUT),
+                )?);
             }
             k if SSL_VALUE_KEYS.contains(&k) => {
                 l.tls_opts.push((k.to_string(), Some(need()?.to_string())));

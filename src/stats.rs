@@ -85,7 +85,7 @@ shard_stats! {
         incr_misses, incr_hits, decr_misses, decr_hits, cas_misses, cas_hits, cas_badval,
         touch_hits, touch_misses, store_too_large, store_no_memory, bytes_read, bytes_written,
         conn_yields, total_items, expired_unfetched, evicted_unfetched, evictions, reclaimed,
-        outofmemory, forwarded_ops, forwarded_batches,
+        outofmemory, forwarded_ops, forwarded_batches, protocol_errors, protocol_closes,
         ssl_handshakes, ssl_handshake_errors, ssl_handshake_timeouts, ssl_proto_errors,
         ssl_resumed_sessions, ssl_new_sessions, ssl_verify_failures, ssl_plaintext_connections,
         ssl_ktls_fallbacks, idle_kicks,
@@ -310,11 +310,14 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "bytes_read", s.bytes_read);
     stat(out, "bytes_written", s.bytes_written);
     stat(out, "limit_maxbytes", limit);
-    stat(out, "accepting_conns", 1);
+    let accepting = !shared.shutdown.load(std::sync::atomic::Ordering::Relaxed);
+    stat(out, "accepting_conns", u8::from(accepting));
     stat(out, "threads", n);
     stat(out, "conn_yields", s.conn_yields);
     stat(out, "shard_forwarded_ops", s.forwarded_ops);
     stat(out, "shard_forwarded_batches", s.forwarded_batches);
+    stat(out, "protocol_errors", s.protocol_errors);
+    stat(out, "protocol_closes", s.protocol_closes);
     stat(out, "bytes", s.bytes);
     stat(out, "curr_items", s.curr_items);
     stat(out, "total_items", s.total_items);

@@ -410,6 +410,38 @@ fn idle_timeout_closes_idle_connections() {
     assert!(server.stat("idle_kicks") >= 1);
 }
 
+/// idle_timeout counts from the last request, as memcached's does: a client trickling the
+/// bytes of a request it never finishes (slowloris) is closed, while one that keeps sending
+/// whole requests stays.
+#[test]
+fn idle_timeout_closes_slowloris_clients() {
+    let server = ServerProc::start(&["-t", "2", "-o", "idle_timeout=1"]);
+    let mut slow = server.connect();
+    let mut busy = server.connect();
+    let kicks = server.stat("idle_kicks");
+    let line = b"get slowloris-key-that-never-ends";
+    let mut closed_at = None;
+    for i in 0..25 {
+        // 25 x 150 ms: 3.75 s, well past the 1 s timeout.
+        if closed_at.is_none() && slow.write_all(&line[i % line.len()..][..1]).is_err() {
+            closed_at = Some(i);
+        }
+        busy.write_all(b"version\r\n").unwrap();
+        assert!(
+            read_until(&mut busy, b"\r\n", Duration::from_secs(5)).starts_with(b"VERSION "),
+            "a client sending whole requests was closed"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let mut b = [0u8; 16];
+    match std::io::Read::read(&mut slow, &mut b) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the slowloris client is still open: {other:?}"),
+    }
+    assert!(server.stat("idle_kicks") > kicks);
+}
+
 /// cache_memlimit: memcached's replies and bounds; the new limit shows in stats and holds.
 #[test]
 fn cache_memlimit_at_run_time() {

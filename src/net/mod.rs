@@ -650,6 +650,10 @@ async fn conn_loop(
     session.id = id;
     let mut output = Output::new(ctx.shard.n);
     let idle = ctx.shared.config.idle_timeout_secs;
+    // As in memcached, idle means no request for `idle` seconds: a client trickling the
+    // bytes of one request (slowloris) is closed like a silent one.
+    let idle_for = Duration::from_secs(u64::from(idle));
+    let mut idle_deadline = std::time::Instant::now() + idle_for;
     session.feed(initial);
     let mut pending_input = !initial.is_empty();
     loop {
@@ -674,16 +678,13 @@ async fn conn_loop(
                 }
             };
             let n = if idle > 0 {
-                match glommio::timer::timeout(Duration::from_secs(idle as u64), async {
-                    Ok(read.await?)
-                })
-                .await
-                {
+                let left = idle_deadline.saturating_duration_since(std::time::Instant::now());
+                match glommio::timer::timeout(left, async { Ok(read.await?) }).await {
                     Ok(n) => n,
                     Err(glommio::GlommioError::TimedOut(_)) => {
                         st.idle_kicks.incr();
                         if ctx.shared.verbose() > 0 {
-                            eprintln!("<{id} idle for {idle}s: closing (idle_timeout)");
+                            eprintln!("<{id} no request for {idle}s: closing (idle_timeout)");
                         }
                         return Ok(());
                     }
@@ -693,6 +694,12 @@ async fn conn_loop(
                 read.await?
             };
             match n {
+                Some(0) if matches!(transport, Transport::Tls(_, t) if t.has_partial_record()) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection inside a TLS record",
+                    ));
+                }
                 Some(0) => return Ok(()),
                 Some(_) => {}
                 None => {
@@ -706,7 +713,11 @@ async fn conn_loop(
         pending_input = false;
         last_cmd.store(ctx.shared.clock.now(), std::sync::atomic::Ordering::Relaxed);
         loop {
+            let parsed = session.requests;
             let next = session.process(ctx, &mut output).await;
+            if idle > 0 && session.requests != parsed {
+                idle_deadline = std::time::Instant::now() + idle_for;
+            }
             let next = match output.resolve(ctx.mesh.as_deref()).await {
                 Ok(()) => next,
                 Err(_) => Next::Close,

@@ -244,6 +244,8 @@ pub struct Session {
     swallow: usize,
     /// Connection number for `-vv` logs.
     pub id: u64,
+    /// Requests parsed so far (errors included): `idle_timeout` counts from the last one.
+    pub requests: u64,
 }
 
 /// `-vv`: one line per command received, as memcached prints them (`<ID command`).
@@ -275,6 +277,7 @@ impl Session {
             end: 0,
             swallow: 0,
             id: 0,
+            requests: 0,
         }
     }
 
@@ -365,13 +368,25 @@ impl Session {
             }
             match parsed {
                 Parsed::Incomplete => return Next::Read,
-                Parsed::Close => return Next::Close,
+                Parsed::Close => {
+                    ctx.shard.stats.protocol_closes.incr();
+                    if ctx.shared.verbose() > 0 {
+                        eprintln!(
+                            "<{} closing: junk input (no newline in a line's first {} bytes, a line \
+                             past read_buf_max, or HTTP)",
+                            self.id, ctx.limits.max_line
+                        );
+                    }
+                    return Next::Close;
+                }
                 Parsed::Error {
                     consumed,
                     reply,
                     noreply,
                     swallow,
                 } => {
+                    ctx.shard.stats.protocol_errors.incr();
+                    self.requests += 1;
                     if !noreply {
                         output.out.extend_from_slice(reply.bytes());
                     }
@@ -383,6 +398,7 @@ impl Session {
                     req,
                     swallow,
                 } => {
+                    self.requests += 1;
                     let quit = req == Request::Quit;
                     let ok = handle(req, ctx, output).await;
                     self.start += consumed;

@@ -17,7 +17,8 @@
 # a TLS stage:
 #   (c) certificates from `SERVER_BIN certs`, a third instance with -Z (TLS only),
 #       tools/tls_proxy.py (plaintext -> TLS) in front of it, memccapable -a through it
-#   (d) pytest tests/clients/test_tls.py (TESSERA_BIN set; starts its own servers)
+#   (d) pytest tests/clients/test_tls.py and test_hostile.py (TESSERA_BIN set; they start
+#       their own servers)
 # The servers and the proxy are stopped on exit, whatever happens.
 set -euo pipefail
 
@@ -230,29 +231,30 @@ else
     check_alive "memccapable over TLS"
 
     echo
-    echo "=== pytest tests/clients/test_tls.py (starts its own TLS servers) ==="
+    echo "=== pytest tests/clients/test_tls.py test_hostile.py (start their own TLS servers) ==="
     case "$SERVER_BIN" in
         /*) tessera_bin=$SERVER_BIN ;;
         *) tessera_bin="$PWD/$SERVER_BIN" ;;
     esac
     set +e
     TESSERA_BIN="$tessera_bin" \
-        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_tls.py"
+        timeout 400 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_tls.py" \
+        "$HERE/test_hostile.py"
     tls_py_rc=$?
     set -e
     if [ "$tls_py_rc" -eq 0 ]; then
-        echo "pytest test_tls.py: OK"
+        echo "pytest test_tls.py test_hostile.py: OK"
         tls_py="OK"
     else
-        echo "pytest test_tls.py: FAILED (exit code $tls_py_rc)" >&2
+        echo "pytest test_tls.py test_hostile.py: FAILED (exit code $tls_py_rc)" >&2
         tls_py="FAILED"
         tls_ok=0
     fi
-    check_alive "pytest test_tls.py"
+    check_alive "pytest test_tls.py test_hostile.py"
     if [ "$tls_ok" -eq 1 ]; then
-        tls_summary="TLS: memccapable via tls_proxy $tls_mcc, pytest test_tls OK"
+        tls_summary="TLS: memccapable via tls_proxy $tls_mcc, pytest test_tls + test_hostile OK"
     else
-        tls_summary="TLS FAILED: memccapable via tls_proxy $tls_mcc, pytest test_tls $tls_py"
+        tls_summary="TLS FAILED: memccapable via tls_proxy $tls_mcc, pytest test_tls + test_hostile $tls_py"
         status=1
     fi
 
