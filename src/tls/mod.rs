@@ -280,6 +280,32 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// Whether the first certificate of a chain is valid now (notBefore <= now <= notAfter).
+fn leaf_in_date(path: &Path, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| format!("{}: no certificate found", path.display()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| format!("{}: cannot parse the certificate: {e}", path.display()))?;
+    let v = cert.validity();
+    let now = crate::store::clock::unix_now();
+    if now > v.not_after.timestamp() {
+        return Err(format!(
+            "{}: the certificate expired on {} (notAfter)",
+            path.display(),
+            v.not_after
+        ));
+    }
+    if now < v.not_before.timestamp() {
+        return Err(format!(
+            "{}: the certificate is not valid before {} (notBefore)",
+            path.display(),
+            v.not_before
+        ));
+    }
+    Ok(())
+}
+
 fn read_key(path: &Path, der: bool) -> Result<PrivateKeyDer<'static>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if der {
@@ -320,6 +346,13 @@ impl TlsContext {
             }
         }
         let configs = build_configs(&settings, &ticketer, &sessions, &kernel)?;
+        if let Err(e) =
+            read_certs(&settings.chain_cert).and_then(|c| leaf_in_date(&settings.chain_cert, &c))
+        {
+            // At startup there is nothing older to keep serving: say it and go on (clients
+            // that verify will refuse it; a reload with such a certificate is refused).
+            eprintln!("tessera: warning: {e}");
+        }
         Ok(Arc::new(TlsContext {
             kernel,
             settings,
@@ -343,6 +376,12 @@ impl TlsContext {
     /// error is returned.
     pub fn reload(&self) -> Result<(), String> {
         let configs = build_configs(&self.settings, &self.ticketer, &self.sessions, &self.kernel)?;
+        // An expired (or not yet valid) certificate would make every verifying client
+        // refuse new connections: keep the one that works.
+        leaf_in_date(
+            &self.settings.chain_cert,
+            &read_certs(&self.settings.chain_cert)?,
+        )?;
         match self.configs.write() {
             Ok(mut c) => *c = Arc::new(configs),
             Err(p) => *p.into_inner() = Arc::new(configs),

@@ -672,6 +672,51 @@ def test_refresh_certs(start_server, ca1, ca2, tmp_path):
     srv.assert_alive()
 
 
+def test_reload_keeps_the_old_certificate_when_expired_or_mismatched(
+        start_server, ca1, ca2, tmp_path):
+    """refresh_certs and SIGHUP refuse an expired certificate and a certificate whose key is
+    not the one given; the old certificate keeps serving, new connections and old."""
+    srv, d = _switchable_server(start_server, ca1, tmp_path)
+    only1 = client_ctx(ca1.ca)
+    gen = tmp_path / "expired"
+    gen.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(gen / "server.key"), "-out", str(gen / "r.csr"),
+         "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=30)
+    (gen / "ext").write_text("subjectAltName=DNS:localhost\n")  # makes it X.509 v3
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(gen / "r.csr"), "-signkey",
+         str(gen / "server.key"), "-days", "-1", "-extfile", str(gen / "ext"),
+         "-out", str(gen / "server.pem")],
+        check=True, capture_output=True, timeout=30)
+    x = tls_connect(srv.port, only1)
+    try:
+        x.assert_usable(b"r1")
+        for f in ("server.pem", "server.key"):
+            shutil.copy(gen / f, d / f)
+        reply = x.cmd(b"refresh_certs")
+        assert reply.startswith(b"SERVER_ERROR ") and b"expired" in reply, reply
+        assert_works(tls_attempt(srv.port, only1))
+
+        shutil.copy(ca2.dir / "server.pem", d / "server.pem")
+        shutil.copy(ca1.dir / "server.key", d / "server.key")
+        reply = x.cmd(b"refresh_certs")
+        assert reply.startswith(b"SERVER_ERROR "), reply
+        assert_works(tls_attempt(srv.port, only1))
+
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "SIGHUP certificate reload failed" not in srv.output():
+            assert time.monotonic() < deadline, srv.output()
+            time.sleep(0.05)
+        assert_works(tls_attempt(srv.port, only1))
+        x.assert_usable(b"r2")
+    finally:
+        x.close()
+    srv.assert_alive()
+
+
 def test_sighup_reload(start_server, ca1, ca2, tmp_path):
     srv, d = _switchable_server(start_server, ca1, tmp_path)
     only1, only2 = client_ctx(ca1.ca), client_ctx(ca2.ca)
