@@ -21,6 +21,8 @@ use rustls::{HandshakeKind, ServerConfig};
 
 use super::ktls::{KernelSupport, KtlsStream, SwitchError};
 
+pub mod mem;
+
 /// Largest TLS record on the wire (TLS 1.2 allows 2048 bytes of expansion).
 const MAX_RECORD: usize = 5 + 16384 + 2048;
 /// First size of a connection's ciphertext buffer.
@@ -338,9 +340,15 @@ impl TlsStream {
         }
     }
 
-    /// After an error: collect the alert rustls queued, if any.
+    /// After an error: collect the alert rustls queued, if any. Only while something is
+    /// queued: with nothing queued, rustls would go on to deframe the input, which is gone
+    /// (and a half-received handshake message it tracks by offsets into that input makes
+    /// it index past the end: a panic).
     fn drain_alerts(&mut self) {
         for _ in 0..4 {
+            if !self.conn.wants_write() {
+                return;
+            }
             let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             match state {
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
@@ -348,7 +356,6 @@ impl TlsStream {
                         return;
                     }
                 }
-                Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
                 _ => return,
             }
         }
@@ -356,6 +363,14 @@ impl TlsStream {
 
     /// Reads more ciphertext into `incoming`; returns 0 at EOF.
     async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+        let n = stream.read(self.fill_space()?).await?;
+        self.used += n;
+        Ok(n)
+    }
+
+    /// The free part of `incoming` to read into, grown as needed; an error once a record
+    /// could no longer fit.
+    fn fill_space(&mut self) -> std::io::Result<&mut [u8]> {
         if self.incoming.is_empty() {
             self.incoming.resize(INCOMING_INITIAL, 0);
         }
@@ -366,9 +381,7 @@ impl TlsStream {
             let grown = (self.incoming.len() * 2).min(MAX_RECORD + 5);
             self.incoming.resize(grown, 0);
         }
-        let n = stream.read(&mut self.incoming[self.used..]).await?;
-        self.used += n;
-        Ok(n)
+        Ok(&mut self.incoming[self.used..])
     }
 
     /// Gives back the ciphertext buffer once it is empty (the next read allocates it).
@@ -502,22 +515,37 @@ impl TlsStream {
 
     fn encrypt(&mut self, plain: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let UnbufferedStatus { state, .. } =
-                self.conn.process_tls_records(&mut self.incoming[..0]);
-            match state.map_err(io_err)? {
+            // The buffered input goes along, as rustls left it: part of a handshake message
+            // (say a KeyUpdate split over records) is tracked by offsets into it, and rustls
+            // indexes past the end of a shorter buffer (a panic).
+            let UnbufferedStatus { discard, state } = self
+                .conn
+                .process_tls_records(&mut self.incoming[..self.used]);
+            let written = match state.map_err(io_err)? {
                 ConnectionState::WriteTraffic(mut w) => {
-                    return w.encrypt(plain, out).map_err(|e| match e {
+                    Some(w.encrypt(plain, out).map_err(|e| match e {
                         EncryptError::InsufficientSize(s) => {
                             io_err(format!("write buffer too small for a record: {s:?}"))
                         }
                         e => io_err(e),
-                    });
+                    }))
                 }
                 ConnectionState::EncodeTlsData(mut e) => {
                     encode_into(&mut self.pending, |b| e.encode(b)).map_err(io_err)?;
+                    None
                 }
-                ConnectionState::TransmitTlsData(t) => t.done(),
+                ConnectionState::TransmitTlsData(t) => {
+                    t.done();
+                    None
+                }
                 other => return Err(io_err(format!("cannot send in TLS state {other:?}"))),
+            };
+            if discard > 0 {
+                self.incoming.copy_within(discard..self.used, 0);
+                self.used -= discard;
+            }
+            if let Some(written) = written {
+                return written;
             }
         }
     }
@@ -526,8 +554,10 @@ impl TlsStream {
     pub async fn close(&mut self, stream: &mut TcpStream) {
         let mut buf = [0u8; 64];
         let n = {
-            let UnbufferedStatus { state, .. } =
-                self.conn.process_tls_records(&mut self.incoming[..0]);
+            // With the buffered input, as in `encrypt`.
+            let UnbufferedStatus { state, .. } = self
+                .conn
+                .process_tls_records(&mut self.incoming[..self.used]);
             match state {
                 Ok(ConnectionState::WriteTraffic(mut w)) => {
                     w.queue_close_notify(&mut buf).unwrap_or(0)

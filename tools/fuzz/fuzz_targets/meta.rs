@@ -1,0 +1,4 @@
+#![no_main]
+//! `cargo fuzz run meta`: see tools/fuzz/README.md.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tessera_fuzz::meta(data));
