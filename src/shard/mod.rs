@@ -381,7 +381,11 @@ impl Shard {
 
     /// flush_all on this shard: `delay` in client exptime form (<= 0: now).
     pub fn flush(&self, delay: i64) {
-        let now = self.clock.now();
+        self.flush_at(delay, self.clock.now());
+    }
+
+    /// [`Shard::flush`] at a given time (tests drive the clock, as with [`Shard::exec_at`]).
+    pub fn flush_at(&self, delay: i64, now: RelTime) {
         let at = (delay > 0).then(|| self.clock.exptime(delay, now).saturating_sub(1));
         self.store.borrow_mut().flush(at, now);
     }
