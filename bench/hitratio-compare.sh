@@ -16,7 +16,8 @@ wait_port() { for _ in $(seq 100); do python3 -c "import socket; socket.create_c
 user_args=(); [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
 echo "| -m (MB) | server | items held | hit ratio |"
 echo "|---|---|---|---|"
-for m in "${@:-4 8}"; do
+ms=("$@"); [ ${#ms[@]} -eq 0 ] && ms=(4 8)
+for m in "${ms[@]}"; do
   for server in tessera memcached; do
     port=$(free_port)
     if [ $server = tessera ]; then

@@ -442,6 +442,87 @@ fn idle_timeout_closes_slowloris_clients() {
     assert!(server.stat("idle_kicks") > kicks);
 }
 
+/// Resident memory of the process (VmRSS), in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// With `-m 64`, values of mixed sizes (10 bytes to 500 KB) churning through, then a flood
+/// of tiny items: resident memory stays within the limit plus the documented overhead
+/// (docs/reliability.md: 15% of -m + 16 MiB).
+#[test]
+fn resident_memory_stays_within_the_limit_under_churn() {
+    let server = ServerProc::start(&["-t", "2", "-m", "64"]);
+    let limit = 64u64 << 20;
+    let bound = limit + limit * 15 / 100 + (16 << 20);
+    let mut conns = [server.connect(), server.connect()];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut peak = 0u64;
+    let sizes = [10usize, 100, 1000, 5000, 20_000, 100_000, 500_000];
+    let value = vec![b'v'; 500_000];
+    let mut sync = |s: &mut std::net::TcpStream, peak: &mut u64| {
+        s.write_all(b"mn\r\n").unwrap();
+        assert_eq!(read_until(s, b"MN\r\n", Duration::from_secs(30)), b"MN\r\n");
+        *peak = (*peak).max(rss_bytes(server.pid()));
+    };
+    // Phase 1: ~1 GB of mixed sizes over 200k keys.
+    let mut written = 0usize;
+    let mut n = 0u64;
+    while written < 1 << 30 {
+        let mut batch = Vec::new();
+        for _ in 0..20 {
+            let top = sizes[(rng.next() % sizes.len() as u64) as usize];
+            let size = top / 2 + (rng.next() as usize % (top / 2 + 1));
+            let key = rng.next() % 200_000;
+            batch.extend_from_slice(format!("set churn:{key} 0 0 {size} noreply\r\n").as_bytes());
+            batch.extend_from_slice(&value[..size]);
+            batch.extend_from_slice(b"\r\n");
+            written += size;
+        }
+        let c = &mut conns[(n % 2) as usize];
+        c.write_all(&batch).unwrap();
+        n += 1;
+        if n % 100 == 0 {
+            sync(c, &mut peak);
+        }
+    }
+    // Phase 2: 1.5M tiny items over 2M keys (per-item overhead dominates).
+    for round in 0..1500u64 {
+        let mut batch = Vec::with_capacity(40_000);
+        for _ in 0..1000 {
+            let key = rng.next() % 2_000_000;
+            batch.extend_from_slice(
+                format!("set tiny:{key} 0 0 10 noreply\r\n0123456789\r\n").as_bytes(),
+            );
+        }
+        let c = &mut conns[(round % 2) as usize];
+        c.write_all(&batch).unwrap();
+        if round % 100 == 99 {
+            sync(c, &mut peak);
+        }
+    }
+    for c in conns.iter_mut() {
+        sync(c, &mut peak);
+    }
+    assert!(
+        server.stat("evictions") > 0,
+        "the churn never filled the cache"
+    );
+    assert!(
+        peak <= bound,
+        "resident memory peaked at {} MiB with -m 64 (bound {} MiB)",
+        peak >> 20,
+        bound >> 20
+    );
+}
+
 /// cache_memlimit: memcached's replies and bounds; the new limit shows in stats and holds.
 #[test]
 fn cache_memlimit_at_run_time() {

@@ -216,6 +216,13 @@ struct Slot {
 // Items per byte matter (docs/benchmarks.md, memory per item): keep a slot at 48 bytes.
 const _: () = assert!(std::mem::size_of::<Slot>() == 48);
 
+/// What each item is charged against the memory limit on top of memcached's item size
+/// ([`item_total`]): its slot. Measured under churn, an item's resident cost is about its
+/// memcached size plus this (the slot, the index entry, the queue entries and the
+/// allocator's rounding, less the 56-byte header memcached counts), so `-m` bounds the
+/// resident memory of small items too (docs/reliability.md).
+pub const SLOT_CHARGE: usize = std::mem::size_of::<Slot>();
+
 impl Slot {
     fn key(&self) -> &[u8] {
         &self.data[..self.klen as usize]
@@ -371,7 +378,7 @@ impl Store {
     pub fn set_mem_limit(&mut self, bytes: usize, now: RelTime) {
         self.limits.mem_limit = bytes;
         self.stats.limit_maxbytes.set(bytes as u64);
-        while self.used > self.limits.mem_limit {
+        while self.footprint() > self.limits.mem_limit {
             let freed = if self.limits.evict {
                 self.evict_one(None, now)
             } else {
@@ -393,9 +400,14 @@ impl Store {
         self.items == 0
     }
 
-    /// Bytes of items, as counted against the limit.
+    /// Bytes of items as memcached counts them (`stats` `bytes`).
     pub fn used(&self) -> usize {
         self.used
+    }
+
+    /// Bytes counted against the limit: [`Store::used`] plus [`SLOT_CHARGE`] per item.
+    pub fn footprint(&self) -> usize {
+        self.used + self.items * SLOT_CHARGE
     }
 
     /// The reporting class counters for an item of `total` bytes.
@@ -779,11 +791,13 @@ impl Store {
 
     /// Frees memory until `need` more bytes fit. Never evicts `keep` (the item being replaced).
     fn make_room(&mut self, need: usize, keep: Option<u32>, now: RelTime) -> bool {
+        // A new item also takes a slot; a replacement keeps its own.
+        let need = need + if keep.is_none() { SLOT_CHARGE } else { 0 };
         if need > self.limits.mem_limit {
             return false;
         }
         let mut scans = 0usize;
-        while self.used + need > self.limits.mem_limit {
+        while self.footprint() + need > self.limits.mem_limit {
             if self.limits.evict {
                 if !self.evict_one(keep, now) {
                     return false;
@@ -1133,7 +1147,7 @@ impl Store {
         let class_bytes: u64 = self.classes.iter().map(|c| c.mem_requested.get()).sum();
         assert_eq!(class_items, self.items as u64, "per-class item counts");
         assert_eq!(class_bytes, self.used as u64, "per-class bytes");
-        assert!(self.used <= self.limits.mem_limit, "over the limit");
+        assert!(self.footprint() <= self.limits.mem_limit, "over the limit");
     }
 }
 
