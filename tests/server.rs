@@ -467,7 +467,7 @@ fn resident_memory_stays_within_the_limit_under_churn() {
     let mut peak = 0u64;
     let sizes = [10usize, 100, 1000, 5000, 20_000, 100_000, 500_000];
     let value = vec![b'v'; 500_000];
-    let mut sync = |s: &mut std::net::TcpStream, peak: &mut u64| {
+    let sync = |s: &mut std::net::TcpStream, peak: &mut u64| {
         s.write_all(b"mn\r\n").unwrap();
         assert_eq!(read_until(s, b"MN\r\n", Duration::from_secs(30)), b"MN\r\n");
         *peak = (*peak).max(rss_bytes(server.pid()));
