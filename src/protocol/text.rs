@@ -63,6 +63,14 @@ impl<'a> Tokens<'a> {
 
 /// Parses one request from the front of `buf`.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+    // A TLS handshake record (a client that should have used the TLS port): no request
+    // starts with byte 0x16, and waiting for a newline in a ClientHello only keeps the
+    // client hanging. (memcached reads it as junk text.)
+    if let [0x16, 0x03, minor, ..] = buf {
+        if *minor <= 0x04 {
+            return Parsed::Close;
+        }
+    }
     let Some(nl) = memchr(b'\n', buf) else {
         if buf.len() > limits.max_line {
             // memcached: no newline in the first 2 KB means junk, unless it is a (long) get.
