@@ -17,6 +17,8 @@
 #   FUZZ_INSTALL=1               `cargo install cargo-fuzz --locked` first if it is missing
 #                                (about a minute on 2 cores).
 #   FUZZ_TARGETS="text meta"     a subset of the targets.
+#   FUZZ_TARGET_DIR=DIR          build there instead of tools/fuzz/target (a directory kept
+#                                between CI runs skips the cold build: ~3.5 min -> ~1 min).
 # Exits non-zero on a crash, a hang (libFuzzer -timeout) or a failed replay. Leaves no
 # processes behind.
 set -euo pipefail
@@ -27,6 +29,7 @@ secs=${1:-20}
 mode=${FUZZ_MODE:-auto}
 read -r -a targets <<<"${FUZZ_TARGETS:-text meta tls_records}"
 start=$SECONDS
+target_dir=${FUZZ_TARGET_DIR:-$here/target}
 
 case "$secs" in '' | *[!0-9]*) echo "fuzz smoke: seconds must be a number, not '$secs'" >&2; exit 2 ;; esac
 case "$mode" in auto | fuzz | replay) ;; *) echo "fuzz smoke: FUZZ_MODE=$mode is not auto, fuzz or replay" >&2; exit 2 ;; esac
@@ -49,7 +52,7 @@ replay() {
     cd "$here"
     local args=()
     for t in "${targets[@]}"; do args+=("corpus_$t"); done
-    cargo test --no-default-features --test replay -- "${args[@]}"
+    CARGO_TARGET_DIR="$target_dir" cargo test --no-default-features --test replay -- "${args[@]}"
     echo "fuzz smoke: mode=replay passed in $((SECONDS - start))s"
     exit 0
 }
@@ -69,7 +72,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 echo "fuzz smoke: building the targets with $(cargo fuzz --version), $(rustc --version), -s none"
-if ! (cd "$root" && cargo fuzz build --fuzz-dir tools/fuzz -s none) >"$work/build.log" 2>&1; then
+if ! (cd "$root" && cargo fuzz build --fuzz-dir tools/fuzz -s none --target-dir "$target_dir") >"$work/build.log" 2>&1; then
     tail -n 30 "$work/build.log"
     if [ "$mode" = fuzz ]; then
         echo "fuzz smoke: cargo fuzz build failed" >&2
@@ -80,7 +83,7 @@ fi
 echo "fuzz smoke: built in $((SECONDS - start))s"
 
 host=$(rustc -vV | sed -n 's/^host: //p')
-bin="$here/target/$host/release"
+bin="$target_dir/$host/release"
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$work/corpus-$t" "$here/artifacts/$t"
