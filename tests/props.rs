@@ -23,12 +23,11 @@
 
 use std::collections::HashMap;
 
-use futures_lite::future::block_on;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::RngSeed;
 use tessera::config::Config;
-use tessera::net::session::{Ctx, Next, Output, Session};
+use tessera::net::session::{Ctx, Session};
 use tessera::protocol::meta::{MetaCmd, MetaFlags, MetaRequest, base64_decode};
 use tessera::protocol::{Limits, Parsed, Request, text};
 use tessera::server::{MEMCACHED_VERSION, Shared};
@@ -727,19 +726,9 @@ fn parse_stream(buf: &[u8], limits: &Limits) -> Result<(), String> {
 /// whether the session asked to close.
 fn run_parts(ctx: &Ctx, session: &mut Session, parts: &[&[u8]]) -> (Vec<u8>, bool) {
     let mut all = Vec::new();
-    let mut output = Output::new(1);
     for part in parts {
-        session.feed(part);
-        loop {
-            let next = block_on(session.process(ctx, &mut output));
-            block_on(output.resolve(None)).expect("no remote work with one shard");
-            all.extend_from_slice(&output.out);
-            output.clear();
-            match next {
-                Next::Read => break,
-                Next::Again => continue,
-                Next::Close => return (all, true),
-            }
+        if session.feed_standalone(ctx, part, &mut all) {
+            return (all, true);
         }
     }
     (all, false)

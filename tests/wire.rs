@@ -11,9 +11,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_lite::future::block_on;
 use tessera::config::Config;
-use tessera::net::session::{Ctx, Next, Output, Session};
+use tessera::net::session::{Ctx, Session};
 
 const RECORDED: &str = include_str!("wire/text_cases.txt");
 const RECORDED_META: &str = include_str!("wire/meta_cases.txt");
@@ -37,19 +36,9 @@ fn cases() -> Vec<Case> {
 /// whether the session asked to close.
 fn run_parts(ctx: &Ctx, session: &mut Session, parts: &[&[u8]]) -> (Vec<u8>, bool) {
     let mut all = Vec::new();
-    let mut output = Output::new(1);
     for part in parts {
-        session.feed(part);
-        loop {
-            let next = block_on(session.process(ctx, &mut output));
-            block_on(output.resolve(None)).expect("no remote work with one shard");
-            all.extend_from_slice(&output.out);
-            output.clear();
-            match next {
-                Next::Read => break,
-                Next::Again => continue,
-                Next::Close => return (all, true),
-            }
+        if session.feed_standalone(ctx, part, &mut all) {
+            return (all, true);
         }
     }
     (all, false)

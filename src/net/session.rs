@@ -340,6 +340,27 @@ impl Session {
         }
     }
 
+    /// Feeds `bytes` and serves every complete request, synchronously, with a context that
+    /// has no mesh ([`Ctx::standalone`]): the replies are appended to `out`; true if the
+    /// session asked to close. For embedding the protocol engine, tests and fuzzing.
+    pub fn feed_standalone(&mut self, ctx: &Ctx, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        use futures_lite::future::block_on;
+        self.feed(bytes);
+        let mut output = Output::new(ctx.shard.n);
+        loop {
+            let next = block_on(self.process(ctx, &mut output));
+            // Without a mesh nothing is remote: resolving only lays out local replies.
+            let resolved = block_on(output.resolve(ctx.mesh.as_deref()));
+            out.extend_from_slice(&output.out);
+            output.clear();
+            match (next, resolved) {
+                (_, Err(_)) | (Next::Close, _) => return true,
+                (Next::Read, _) => return false,
+                (Next::Again, _) => {}
+            }
+        }
+    }
+
     /// Handles the buffered requests; replies go to `output`.
     pub async fn process(&mut self, ctx: &Ctx, output: &mut Output) -> Next {
         let mut handled = 0;
