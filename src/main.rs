@@ -55,13 +55,18 @@ fn main() -> ExitCode {
     let pidfile = config.pidfile.clone();
     let unix = config.unix_socket.clone();
     let verbose = config.verbose;
-    let server = match Server::bind(config) {
+    let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tessera: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // Before the "listening" line: scripts signal the server as soon as they see it.
+    if let Err(e) = server.handle_signals() {
+        eprintln!("tessera: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Some(p) = &pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!("tessera: cannot write pid file {}: {e}", p.display());

@@ -79,6 +79,8 @@ pub struct Server {
     listeners: Vec<Vec<BoundListener>>,
     /// The addresses actually bound (port 0 resolved).
     pub addrs: Vec<std::net::SocketAddr>,
+    /// Whether [`Server::handle_signals`] has run.
+    signals: bool,
 }
 
 impl Server {
@@ -132,7 +134,31 @@ impl Server {
             shared: Shared::with_tls(config, tls),
             listeners,
             addrs: bound,
+            signals: false,
         })
+    }
+
+    /// Takes over SIGTERM, SIGINT, SIGUSR1 (graceful shutdown) and SIGHUP (certificate
+    /// reload, or nothing without TLS). Call it before telling anyone the server is up: a
+    /// signal that comes earlier gets the default action. [`Server::run`] calls it if not.
+    pub fn handle_signals(&mut self) -> Result<(), RunError> {
+        if self.signals {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        if let Some(tls) = shared.tls.clone() {
+            reload_on_sighup(tls, shared.clone())?;
+        } else {
+            // memcached keeps running on SIGHUP; so does tessera (nothing to reload).
+            signal_hook::flag::register(
+                signal_hook::consts::SIGHUP,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )
+            .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
+        }
+        stop_on_signals(shared.clone())?;
+        self.signals = true;
+        Ok(())
     }
 
     /// The startup line about kernel TLS (None without TLS): what the kernel offers and
@@ -165,19 +191,9 @@ impl Server {
     }
 
     /// Runs the executors until they stop.
-    pub fn run(self) -> Result<(), RunError> {
+    pub fn run(mut self) -> Result<(), RunError> {
+        self.handle_signals()?;
         let shared = self.shared;
-        if let Some(tls) = shared.tls.clone() {
-            reload_on_sighup(tls, shared.clone())?;
-        } else {
-            // memcached keeps running on SIGHUP; so does tessera (nothing to reload).
-            signal_hook::flag::register(
-                signal_hook::consts::SIGHUP,
-                Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            )
-            .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
-        }
-        stop_on_signals(shared.clone())?;
         let n = shared.config.threads.max(1);
         let cpus = std::thread::available_parallelism()
             .map(|c| c.get())
