@@ -7,7 +7,10 @@
 #   2. cargo test --release
 #   3. tests/clients/run_clients.sh target/release/tessera  (memccapable, pymemcache, TLS,
 #      unix socket, memcached-tool / exporter checks)
-#   4. tools/ktls-vm/run.sh: kernel TLS inside a qemu VM (Debian's kernel with tls.ko);
+#   4. tools/fuzz/smoke.sh: the fuzz targets (text, meta, TLS records) under libFuzzer
+#      for FUZZ_SECONDS (default 5) each, cargo-fuzz installed if missing; where it cannot
+#      be installed or built, the seed corpora are replayed through the targets instead
+#   5. tools/ktls-vm/run.sh: kernel TLS inside a qemu VM (Debian's kernel with tls.ko);
 #      skipped, with a message saying why, only where qemu cannot run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +20,7 @@ on_exit() {
     local rc=$?
     echo
     if [ "$rc" -eq 0 ]; then
-        echo "tools/test.sh: all stages passed (deps, build, cargo test, client suite, kTLS VM)"
+        echo "tools/test.sh: all stages passed (deps, build, cargo test, client suite, fuzz smoke, kTLS VM)"
     else
         echo "tools/test.sh: FAILED in stage '$STAGE' (exit code $rc)" >&2
     fi
@@ -70,6 +73,9 @@ cargo test --release
 
 stage "client suite (memccapable + pymemcache)"
 tests/clients/run_clients.sh target/release/tessera
+
+stage "fuzz smoke (tools/fuzz/smoke.sh)"
+FUZZ_INSTALL=1 tools/fuzz/smoke.sh "${FUZZ_SECONDS:-5}"
 
 stage "kernel TLS in a VM (tools/ktls-vm/run.sh)"
 set +e

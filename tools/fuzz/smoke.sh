@@ -62,7 +62,10 @@ replay() {
 if ! cargo fuzz --version >/dev/null 2>&1; then
     if [ "${FUZZ_INSTALL:-0}" = 1 ]; then
         echo "fuzz smoke: installing cargo-fuzz"
-        cargo install cargo-fuzz --locked
+        cargo install cargo-fuzz --locked || {
+            [ "$mode" = fuzz ] && { echo "fuzz smoke: cargo install cargo-fuzz failed" >&2; exit 1; }
+            replay "cargo install cargo-fuzz failed"
+        }
     elif [ "$mode" = fuzz ]; then
         echo "fuzz smoke: FUZZ_MODE=fuzz but cargo-fuzz is not installed (FUZZ_INSTALL=1 installs it)" >&2
         exit 1
