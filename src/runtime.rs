@@ -342,6 +342,13 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 /// How often a shutting-down executor looks at what is left.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
+/// Waits until `done()` holds or `deadline` passes, looking every [`DRAIN_POLL`].
+async fn until(deadline: std::time::Instant, done: impl Fn() -> bool) {
+    while !done() && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(DRAIN_POLL).await;
+    }
+}
+
 /// An executor's part of a graceful shutdown, from the signal to the moment it may exit.
 async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glommio::Task<()>>) {
     use std::sync::atomic::Ordering;
@@ -354,10 +361,10 @@ async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glom
     for t in accept_tasks {
         t.await;
     }
-    while ctx.stop.live() > 0 && std::time::Instant::now() < deadline {
-        glommio::timer::sleep(DRAIN_POLL).await;
-    }
-    let left = ctx.stop.live();
+    // Connections of this executor (handshaking ones included).
+    let open = || ctx.shard.stats.curr_connections.get();
+    until(deadline, || open() == 0).await;
+    let left = open();
     if left > 0 {
         eprintln!(
             "tessera: executor {id}: {left} connection(s) still open after {}s \
@@ -368,11 +375,10 @@ async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glom
     // Other executors' connections may still need this shard.
     let n = shared.config.threads.max(1);
     shared.executors_drained.fetch_add(1, Ordering::SeqCst);
-    while shared.executors_drained.load(Ordering::SeqCst) < n
-        && std::time::Instant::now() < deadline
-    {
-        glommio::timer::sleep(DRAIN_POLL).await;
-    }
+    until(deadline, || {
+        shared.executors_drained.load(Ordering::SeqCst) >= n
+    })
+    .await;
 }
 
 type ListenerSlots = Arc<std::sync::Mutex<Vec<Option<Vec<BoundListener>>>>>;

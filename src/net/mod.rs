@@ -217,7 +217,6 @@ impl ConnSlot {
         let st = &ctx.shard.stats;
         st.total_connections.incr();
         st.curr_connections.add(1);
-        ctx.stop.conn_opened();
         Some(ConnSlot {
             ctx: ctx.clone(),
             stop_key: ctx.stop.register(),
@@ -228,7 +227,6 @@ impl ConnSlot {
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.ctx.stop.unregister(self.stop_key);
-        self.ctx.stop.conn_closed();
         self.ctx.shard.stats.curr_connections.sub(1);
         self.ctx.shared.remove_conn();
     }
@@ -668,11 +666,7 @@ async fn conn_loop(
             let read = read_some(transport, &mut session, ctx);
             let read = async {
                 if between {
-                    futures_lite::future::or(async { read.await.map(Some) }, async {
-                        ctx.stop.wait(stop_key).await;
-                        Ok(None)
-                    })
-                    .await
+                    unless_stopping(ctx, stop_key, read).await.transpose()
                 } else {
                     read.await.map(Some)
                 }

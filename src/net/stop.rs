@@ -8,7 +8,8 @@
 //! - a connection waiting for a request with nothing buffered ends at once (TLS ones send
 //!   close_notify); one in the middle of a request reads on until that request is answered,
 //!   then ends the same way;
-//! - the executor waits until it has no connections left, or until `shutdown_timeout`.
+//! - the executor waits until it has no connections left (its shard's `curr_connections`),
+//!   or until `shutdown_timeout`.
 //!
 //! Waiting is one waker slot per registered task, replaced only when the task's waker
 //! changes, so the connection's read path pays a flag check and a `will_wake` per poll.
@@ -24,8 +25,6 @@ pub struct Stop {
     /// Waker slots, by key; `None` for a free or not yet polled slot.
     slots: RefCell<Vec<Option<Waker>>>,
     free: RefCell<Vec<usize>>,
-    /// Open connections of this executor (handshaking ones included).
-    live: Cell<usize>,
 }
 
 impl Stop {
@@ -83,21 +82,6 @@ impl Stop {
             Poll::Pending
         })
     }
-
-    /// Counts a connection in.
-    pub fn conn_opened(&self) {
-        self.live.set(self.live.get() + 1);
-    }
-
-    /// Counts a connection out.
-    pub fn conn_closed(&self) {
-        self.live.set(self.live.get().saturating_sub(1));
-    }
-
-    /// Connections of this executor still open.
-    pub fn live(&self) -> usize {
-        self.live.get()
-    }
 }
 
 #[cfg(test)]
@@ -153,17 +137,5 @@ mod tests {
                 .is_ready()
         );
         assert!(stop.stopping());
-    }
-
-    #[test]
-    fn live_connections_are_counted() {
-        let stop = Stop::default();
-        stop.conn_opened();
-        stop.conn_opened();
-        stop.conn_closed();
-        assert_eq!(stop.live(), 1);
-        stop.conn_closed();
-        stop.conn_closed();
-        assert_eq!(stop.live(), 0);
     }
 }
