@@ -345,10 +345,8 @@ impl TlsContext {
                 ));
             }
         }
-        let configs = build_configs(&settings, &ticketer, &sessions, &kernel)?;
-        if let Err(e) =
-            read_certs(&settings.chain_cert).and_then(|c| leaf_in_date(&settings.chain_cert, &c))
-        {
+        let (configs, out_of_date) = build_configs(&settings, &ticketer, &sessions, &kernel)?;
+        if let Some(e) = out_of_date {
             // At startup there is nothing older to keep serving: say it and go on (clients
             // that verify will refuse it; a reload with such a certificate is refused).
             eprintln!("tessera: warning: {e}");
@@ -375,13 +373,13 @@ impl TlsContext {
     /// Re-reads chain, key and CA. On any error the old configuration keeps serving and the
     /// error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        let configs = build_configs(&self.settings, &self.ticketer, &self.sessions, &self.kernel)?;
+        let (configs, out_of_date) =
+            build_configs(&self.settings, &self.ticketer, &self.sessions, &self.kernel)?;
         // An expired (or not yet valid) certificate would make every verifying client
         // refuse new connections: keep the one that works.
-        leaf_in_date(
-            &self.settings.chain_cert,
-            &read_certs(&self.settings.chain_cert)?,
-        )?;
+        if let Some(e) = out_of_date {
+            return Err(e);
+        }
         match self.configs.write() {
             Ok(mut c) => *c = Arc::new(configs),
             Err(p) => *p.into_inner() = Arc::new(configs),
@@ -397,13 +395,16 @@ impl TlsContext {
     }
 }
 
+/// The configurations from the settings' files, and what is wrong with the certificate's
+/// dates, if anything (a warning at startup, a refusal on reload).
 fn build_configs(
     s: &TlsSettings,
     ticketer: &Arc<dyn ProducesTickets>,
     sessions: &Arc<dyn StoresServerSessions>,
     kernel: &KernelSupport,
-) -> Result<Configs, String> {
+) -> Result<(Configs, Option<String>), String> {
     let certs = read_certs(&s.chain_cert)?;
+    let out_of_date = leaf_in_date(&s.chain_cert, &certs).err();
     let key = read_key(&s.key, s.key_der)?;
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(list) = &s.ciphers {
@@ -487,7 +488,7 @@ fn build_configs(
         Some(_) => Some(build(Some(true))?),
         None => None,
     };
-    Ok(Configs { tls, mtls })
+    Ok((Configs { tls, mtls }, out_of_date))
 }
 
 /// Process-wide TLS statistics names and values for `stats settings`.
