@@ -152,21 +152,31 @@ def stats_delta(before, after, name):
     return int(after.get(name, 0)) - int(before.get(name, 0))
 
 
-def test_bad_input_corpus_plaintext_and_tls(start_server, ca1):
+def two_port_server(start_server, **kw):
+    """A `-t 2` server with a TLS listener and a plaintext (`notls:`) one; stats over TLS."""
     p_plain, p_tls = free_ports(2)
     srv = start_server(
-        threads=2, listen=[f"notls:127.0.0.1:{p_plain}", f"127.0.0.1:{p_tls}"],
-        extra=["-I", "128k", "-o", "read_buf_max=256k"],
+        threads=2, listen=[f"notls:127.0.0.1:{p_plain}", f"127.0.0.1:{p_tls}"], **kw,
     )
     srv.stats_port = p_tls
-    ctx = client_ctx(ca1.ca)
-    verifiers = [
-        Verifier(lambda: tcp_connect(p_plain), b"plain"),
-        Verifier(lambda: tls_connect(p_tls, ctx), b"tls"),
-    ]
+    return srv, p_plain, p_tls
+
+
+def start_verifiers(srv, *specs):
+    """The server's stats, then a started Verifier for each (connect, tag)."""
     before = srv.stats()
+    verifiers = [Verifier(connect, tag) for connect, tag in specs]
     for v in verifiers:
         v.start()
+    return before, verifiers
+
+
+def test_bad_input_corpus_plaintext_and_tls(start_server, ca1):
+    srv, p_plain, p_tls = two_port_server(
+        start_server, extra=["-I", "128k", "-o", "read_buf_max=256k"])
+    ctx = client_ctx(ca1.ca)
+    before, verifiers = start_verifiers(
+        srv, (lambda: tcp_connect(p_plain), b"plain"), (lambda: tls_connect(p_tls, ctx), b"tls"))
     counts = {}
     try:
         for rounds in range(3):
@@ -200,15 +210,9 @@ def test_bad_input_corpus_plaintext_and_tls(start_server, ca1):
 def test_tls_record_faults(start_server, ca1):
     """Corrupted and truncated records, TLS sent to the plaintext port, plaintext to the TLS
     port: each is refused or closed and counted, and a verifier is unaffected."""
-    p_plain, p_tls = free_ports(2)
-    srv = start_server(
-        threads=2, listen=[f"notls:127.0.0.1:{p_plain}", f"127.0.0.1:{p_tls}"],
-    )
-    srv.stats_port = p_tls
+    srv, p_plain, p_tls = two_port_server(start_server)
     ctx = client_ctx(ca1.ca)
-    v = Verifier(lambda: tls_connect(p_tls, ctx), b"rec")
-    before = srv.stats()
-    v.start()
+    before, (v,) = start_verifiers(srv, (lambda: tls_connect(p_tls, ctx), b"rec"))
     try:
         for i in range(10):
             # A record with one ciphertext byte flipped: bad_record_mac, then close.
@@ -268,12 +272,7 @@ def test_handshake_flood_and_slow_handshakes(start_server, ca1):
     """200 connections that never finish a handshake (silent, or a ClientHello cut short,
     or a byte at a time) are all closed at the handshake deadline and counted, while a TLS
     and a plaintext verifier keep working."""
-    p_plain, p_tls = free_ports(2)
-    srv = start_server(
-        threads=2, listen=[f"notls:127.0.0.1:{p_plain}", f"127.0.0.1:{p_tls}"],
-        opts={"ssl_handshake_timeout": "1"},
-    )
-    srv.stats_port = p_tls
+    srv, p_plain, p_tls = two_port_server(start_server, opts={"ssl_handshake_timeout": "1"})
     ctx = client_ctx(ca1.ca)
     # the first bytes of a real ClientHello
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -281,13 +280,8 @@ def test_handshake_flood_and_slow_handshakes(start_server, ca1):
     with pytest.raises(ssl.SSLWantReadError):
         obj.do_handshake()
     hello = out.read()
-    verifiers = [
-        Verifier(lambda: tcp_connect(p_plain), b"fplain"),
-        Verifier(lambda: tls_connect(p_tls, ctx), b"ftls"),
-    ]
-    before = srv.stats()
-    for v in verifiers:
-        v.start()
+    before, verifiers = start_verifiers(
+        srv, (lambda: tcp_connect(p_plain), b"fplain"), (lambda: tls_connect(p_tls, ctx), b"ftls"))
     flood = []
     try:
         for i in range(200):

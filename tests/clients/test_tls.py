@@ -230,6 +230,17 @@ def assert_works(result):
 # ------------------------------------------------------------------ servers
 
 
+def stop_process(proc):
+    """SIGTERM (a graceful shutdown), then SIGKILL if it is still running after 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 class Server:
     def __init__(self, args, log_path, stats_ctx):
         self.args = args
@@ -302,13 +313,7 @@ class Server:
         assert self.proc.poll() is None, f"tessera died (code {self.proc.returncode}):\n{self.output()}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -1092,12 +1097,7 @@ def test_example_config_files(bin_path, tmp_path):
                 finally:
                     p.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_process(proc)
 
 
 # ------------------------------------------------------------------ (m) kernel TLS path
