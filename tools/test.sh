@@ -2,11 +2,15 @@
 # The project's test command:  bash tools/test.sh
 #
 # Needs rustup/cargo, python3 and pip (Debian bookworm); installs what else it
-# needs (memccapable, pymemcache, pytest) only when missing, then:
+# needs only when missing: memccapable, memcached, openssl, nutcracker (twemproxy) from
+# Debian; pymemcache, pytest, pylibmc from PyPI (pylibmc's manylinux wheel carries its own
+# libmemcached; only if pip has to build it are libmemcached-dev and zlib1g-dev installed).
+# Then:
 #   1. cargo build --release
 #   2. cargo test --release
 #   3. tests/clients/run_clients.sh target/release/tessera  (memccapable, pymemcache, TLS,
-#      unix socket, memcached-tool / exporter checks)
+#      unix socket, memcached-tool / exporter checks, and a cluster of three instances
+#      behind nutcracker and behind pylibmc, both with ketama)
 #   4. tools/fuzz/smoke.sh: the fuzz targets (text, meta, TLS records) under libFuzzer
 #      for FUZZ_SECONDS (default 5) each, cargo-fuzz installed if missing; where it cannot
 #      be installed or built, the seed corpora are replayed through the targets instead
@@ -45,6 +49,23 @@ as_root() {
     fi
 }
 
+# apt-get install, with one apt-get update first
+APT_UPDATED=0
+apt_install() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# pip install; Debian's system python refuses plain pip installs (PEP 668): fall back
+# to --user.
+pip_install() {
+    python3 -m pip install -q "$@" \
+        || python3 -m pip install -q --user --break-system-packages "$@"
+}
+
 stage "dependencies"
 command -v cargo >/dev/null || { echo "error: cargo not found (install rustup)" >&2; exit 1; }
 # memccapable (text-protocol suite), memcached (memcached-tool comes with it), openssl
@@ -52,18 +73,37 @@ command -v cargo >/dev/null || { echo "error: cargo not found (install rustup)" 
 if ! command -v memccapable >/dev/null || ! command -v openssl >/dev/null \
         || [ ! -x /usr/share/memcached/scripts/memcached-tool ]; then
     echo "installing libmemcached-tools (memccapable), memcached and openssl from Debian"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        libmemcached-tools memcached openssl
+    apt_install libmemcached-tools memcached openssl
+fi
+# nutcracker (twemproxy): tests/clients/test_cluster.py shards keys through it
+if ! command -v nutcracker >/dev/null && [ ! -x /usr/sbin/nutcracker ]; then
+    echo "installing nutcracker (twemproxy) from Debian"
+    apt_install nutcracker
 fi
 if ! python3 -c 'import pymemcache, pytest' 2>/dev/null; then
     echo "installing pymemcache and pytest from PyPI"
-    # Debian's system python refuses plain pip installs (PEP 668): fall back to --user.
-    python3 -m pip install -q pymemcache pytest \
-        || python3 -m pip install -q --user --break-system-packages pymemcache pytest
+    pip_install pymemcache pytest
+fi
+# pylibmc (libmemcached's ketama in test_cluster.py): a wheel if there is one, else
+# built from source against Debian's libmemcached-dev
+if ! python3 -c 'import pylibmc' 2>/dev/null; then
+    echo "installing pylibmc from PyPI"
+    if ! pip_install --only-binary=:all: pylibmc; then
+        build_deps=(libmemcached-dev zlib1g-dev)
+        # Debian's own python3 has no headers without python3-dev
+        python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+            || build_deps+=(python3-dev)
+        echo "no pylibmc wheel for this python: building it (${build_deps[*]})"
+        apt_install "${build_deps[@]}"
+        pip_install pylibmc
+    fi
 fi
 echo "memccapable: $(command -v memccapable)"
+nutcracker_bin=$(command -v nutcracker || echo /usr/sbin/nutcracker)
+echo "nutcracker: $nutcracker_bin ($("$nutcracker_bin" -V 2>&1 | head -n 1))"
 python3 -c 'import pymemcache, pytest; print("pymemcache", pymemcache.__version__, "/ pytest", pytest.__version__)'
+python3 -c 'import pylibmc; print("pylibmc", pylibmc.__version__, "(libmemcached", pylibmc.libmemcached_version + ")")'
 
 stage "cargo build --release"
 cargo build --release

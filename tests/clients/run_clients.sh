@@ -19,6 +19,12 @@
 #       tools/tls_proxy.py (plaintext -> TLS) in front of it, memccapable -a through it
 #   (d) pytest tests/clients/test_tls.py and test_hostile.py (TESSERA_BIN set; they start
 #       their own servers)
+#   then a unix socket stage (memccapable through a TCP -> unix relay)
+# and, also only when SERVER_BIN is tessera, a cluster stage:
+#   (e) pytest tests/clients/test_cluster.py (TESSERA_BIN set; it starts three instances
+#       of its own, nutcracker (twemproxy) with ketama in front of them, and pylibmc with
+#       ketama against them). Needs nutcracker and pylibmc (tools/test.sh installs both):
+#       TESSERA_CLUSTER_REQUIRED=1 makes a missing one a failure, not a skip.
 # The servers and the proxy are stopped on exit, whatever happens.
 set -euo pipefail
 
@@ -292,11 +298,38 @@ else
 fi
 
 echo
+echo "=== cluster stage: pytest tests/clients/test_cluster.py (nutcracker and pylibmc, ketama over three instances) ==="
+if [[ "$server_version" != tessera* ]]; then
+    echo "cluster stage: SKIPPED: '$SERVER_BIN' is not tessera;" \
+        "test_cluster.py starts tessera instances of its own"
+    cluster_summary="cluster skipped (not tessera)"
+else
+    case "$SERVER_BIN" in
+        /*) cluster_bin=$SERVER_BIN ;;
+        *) cluster_bin="$PWD/$SERVER_BIN" ;;
+    esac
+    set +e
+    TESSERA_BIN="$cluster_bin" TESSERA_CLUSTER_REQUIRED=1 \
+        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_cluster.py"
+    cluster_rc=$?
+    set -e
+    if [ "$cluster_rc" -eq 0 ]; then
+        echo "pytest test_cluster.py: OK"
+        cluster_summary="cluster (nutcracker, pylibmc): OK"
+    else
+        echo "pytest test_cluster.py: FAILED (exit code $cluster_rc)" >&2
+        cluster_summary="cluster (nutcracker, pylibmc) FAILED"
+        status=1
+    fi
+    check_alive "pytest test_cluster.py"
+fi
+
+echo
 if [ "$status" -eq 0 ]; then
     echo "client suite: all passed (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest OK;" \
-        "$tls_summary)"
+        "$tls_summary; $cluster_summary)"
 else
     echo "client suite: FAILED (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest" \
-        "$([ "$py_rc" -eq 0 ] && echo OK || echo FAILED); $tls_summary)" >&2
+        "$([ "$py_rc" -eq 0 ] && echo OK || echo FAILED); $tls_summary; $cluster_summary)" >&2
 fi
 exit "$status"
