@@ -10,6 +10,7 @@
 //! and a long flag may be abbreviated to any unambiguous prefix (`--mem=64`).
 //! Unlike memcached, numbers are checked strictly: `-p abc` is an error, not port 0.
 
+use crate::cluster::{ClusterConfig, Node};
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,15 @@ pub struct Config {
     /// (`ssl_session_cache`, `ssl_kernel_tls`) have the value `"true"`. Each key appears at
     /// most once (a later setting replaces an earlier one in place).
     pub tls_opts: Vec<(String, String)>,
+    /// The config file's `[cluster]` table: the node list `config get cluster` answers
+    /// (ElastiCache auto discovery). `None`: no list (the `config` command is unknown,
+    /// as in memcached, unless `cluster_config_set` allows setting one).
+    pub cluster: Option<ClusterConfig>,
+    /// `-o cluster_config_set` / `[cluster] allow_set`: accept `config set cluster`.
+    pub cluster_config_set: bool,
+    /// `-o admin_listen=[IP:]PORT` / `[admin] listen`: the HTTP admin listener (Prometheus
+    /// metrics at `/metrics`, `/health`); a bare port binds 127.0.0.1. Off when `None`.
+    pub admin_listen: Option<SocketAddr>,
     /// Warnings produced while parsing (ignored flags, …), printed at startup.
     pub warnings: Vec<String>,
 }
@@ -152,6 +162,9 @@ impl Default for Config {
             disable_flush_all: false,
             tls_enabled: false,
             tls_opts: Vec::new(),
+            cluster: None,
+            cluster_config_set: false,
+            admin_listen: None,
             warnings: Vec::new(),
         }
     }
@@ -606,6 +619,9 @@ struct Layer {
     tls_enabled: Option<bool>,
     /// `(key, Some(value))` sets, `(key, None)` removes.
     tls_opts: Vec<(String, Option<String>)>,
+    cluster: Option<ClusterConfig>,
+    cluster_config_set: Option<bool>,
+    admin_listen: Option<SocketAddr>,
     warnings: Vec<String>,
 }
 
@@ -650,7 +666,14 @@ impl Layer {
             shutdown_timeout_secs,
             disable_flush_all,
             tls_enabled,
+            cluster_config_set,
         );
+        if let Some(c) = self.cluster {
+            cfg.cluster = Some(c);
+        }
+        if let Some(a) = self.admin_listen {
+            cfg.admin_listen = Some(a);
+        }
         if let Some(p) = self.unix_socket {
             cfg.unix_socket = Some(p);
         }
@@ -1124,6 +1147,30 @@ fn ignored_extended(key: &str) -> Option<&'static str> {
     })
 }
 
+/// A switch's value: absent (on), or a boolean word.
+fn parse_switch(name: &str, val: Option<&str>) -> Result<bool, ConfigError> {
+    match val {
+        None | Some("true" | "yes" | "on" | "1") => Ok(true),
+        Some("false" | "no" | "off" | "0") => Ok(false),
+        Some(v) => Err(err(format!(
+            "{name}: '{v}' is not on/off (true/false, yes/no, 1/0)"
+        ))),
+    }
+}
+
+/// The admin listener: `PORT` (on 127.0.0.1), `IP:PORT` or `[IPv6]:PORT`.
+fn parse_admin_listen(name: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    s.parse::<SocketAddr>().map_err(|_| {
+        err(format!(
+            "{name}: '{s}' is not PORT, IP:PORT or [IPv6]:PORT (the admin listener binds an \
+             address, not a host name; a bare port means 127.0.0.1)"
+        ))
+    })
+}
+
 /// memcached's `-o key[=value],key[=value],...`.
 fn parse_extended(list: &str, l: &mut Layer) -> Result<(), ConfigError> {
     for item in list.split(',').filter(|s| !s.is_empty()) {
@@ -1150,6 +1197,12 @@ fn parse_extended(list: &str, l: &mut Layer) -> Result<(), ConfigError> {
                     0,
                     u64::from(MAX_SHUTDOWN_TIMEOUT),
                 )?);
+            }
+            "cluster_config_set" => {
+                l.cluster_config_set = Some(parse_switch(&name, val)?);
+            }
+            "admin_listen" => {
+                l.admin_listen = Some(parse_admin_listen(&name, need()?)?);
             }
             k if SSL_VALUE_KEYS.contains(&k) => {
                 l.tls_opts.push((k.to_string(), Some(need()?.to_string())));
@@ -1203,6 +1256,24 @@ struct FileConfig {
     pidfile: Option<String>,
     disable_flush_all: Option<bool>,
     tls: Option<FileTls>,
+    cluster: Option<FileCluster>,
+    admin: Option<FileAdmin>,
+}
+
+/// The `[cluster]` table: ElastiCache-style auto discovery.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCluster {
+    version: Option<i64>,
+    nodes: Option<Vec<String>>,
+    allow_set: Option<bool>,
+}
+
+/// The `[admin]` table: the HTTP admin listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAdmin {
+    listen: Option<toml::Value>,
 }
 
 /// The `[tls]` table.
@@ -1367,6 +1438,58 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
         l.pidfile = Some(parse_path(&n("pidfile"), &v)?);
     }
     l.disable_flush_all = f.disable_flush_all;
+    if let Some(c) = f.cluster {
+        l.cluster_config_set = c.allow_set;
+        match (c.version, c.nodes) {
+            (_, Some(nodes)) => {
+                let version = match c.version {
+                    Some(v) => int_in_range(&n("cluster.version"), v, 0, i64::MAX as u64)?,
+                    None => 1,
+                };
+                let nodes = nodes
+                    .iter()
+                    .map(|s| {
+                        Node::parse(s).map_err(|e| err(format!("{}: {e}", n("cluster.nodes"))))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if nodes.is_empty() {
+                    return Err(err(format!(
+                        "{}: the list is empty (leave it out to have no cluster)",
+                        n("cluster.nodes")
+                    )));
+                }
+                for node in nodes.iter().filter(|node| node.ip.is_empty()) {
+                    l.warn(format!(
+                        "{}: '{}' has no IP address: clients that connect by address \
+                         (pymemcache's, by default) cannot use it; write host|ip|port",
+                        n("cluster.nodes"),
+                        node.host
+                    ));
+                }
+                l.cluster = Some(ClusterConfig { version, nodes });
+            }
+            (Some(_), None) => {
+                return Err(err(format!(
+                    "{}: a version without nodes (add nodes = [\"host|ip|port\", ...])",
+                    n("cluster")
+                )));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(a) = f.admin.and_then(|a| a.listen) {
+        let name = n("admin.listen");
+        let spec = match a {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            _ => {
+                return Err(err(format!(
+                    "{name}: expected \"IP:PORT\" or a port number"
+                )));
+            }
+        };
+        l.admin_listen = Some(parse_admin_listen(&name, &spec)?);
+    }
     if let Some(t) = f.tls {
         l.tls_enabled = t.enabled;
         // `kernel = "auto" | "on" | "off"`; a boolean means on / off.
@@ -1520,6 +1643,12 @@ Usage: tessera [options]
                           (default: {queue})
    - shutdown_timeout:    (tessera) on SIGTERM/SIGINT, seconds open connections
                           get to finish their requests (default: {shutdown})
+   - admin_listen:        (tessera) HTTP admin listener: [IP:]PORT (a bare
+                          port binds 127.0.0.1), serving Prometheus /metrics
+                          and /health (default: off)
+   - cluster_config_set:  (tessera) accept \"config set cluster\" (auto
+                          discovery's node list; the list itself comes from
+                          the config file's [cluster] table) (default: off)
    - ssl_chain_cert:      certificate chain file in PEM format
    - ssl_key:             private key, if not part of the ssl_chain_cert
    - ssl_keyformat:       private key format (default: PEM)
@@ -2200,6 +2329,79 @@ mod tests {
         assert!(build(Some(file), cli).expect("valid").tls_opts.is_empty());
     }
 
+    #[test]
+    fn cluster_and_admin_settings() {
+        let l = parse_toml(
+            "[cluster]\nversion = 7\nnodes = [\"a.example|10.0.0.1|11211\", \"10.0.0.2:11212\", \
+             \"c.example:11213\"]\nallow_set = true\n[admin]\nlisten = 9150\n",
+            "t.toml",
+        )
+        .expect("parses");
+        let c = build(Some(l), Layer::default()).expect("valid");
+        let cl = c.cluster.as_ref().expect("cluster");
+        assert_eq!(cl.version, 7);
+        assert_eq!(
+            cl.nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "a.example|10.0.0.1|11211",
+                "10.0.0.2|10.0.0.2|11212",
+                "c.example||11213"
+            ]
+        );
+        assert!(c.cluster_config_set);
+        assert_eq!(c.admin_listen, Some("127.0.0.1:9150".parse().unwrap()));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("'c.example' has no IP address"));
+        // The command line overrides the file.
+        let file = parse_toml("[cluster]\nallow_set = true\n", "t.toml").expect("parses");
+        let mut cli = Layer::default();
+        parse_extended("cluster_config_set=off,admin_listen=[::1]:0", &mut cli).expect("parses");
+        let c = build(Some(file), cli).expect("valid");
+        assert!(!c.cluster_config_set);
+        assert!(c.cluster.is_none());
+        assert_eq!(c.admin_listen, Some("[::1]:0".parse().unwrap()));
+        assert!(run(&["-o", "cluster_config_set"]).cluster_config_set);
+        assert_eq!(
+            run(&["-o", "admin_listen=0.0.0.0:9150"]).admin_listen,
+            Some("0.0.0.0:9150".parse().unwrap())
+        );
+        for (toml, want) in [
+            (
+                "[cluster]\nnodes = []\n",
+                "cluster.nodes: the list is empty",
+            ),
+            (
+                "[cluster]\nversion = 2\n",
+                "cluster: a version without nodes",
+            ),
+            (
+                "[cluster]\nversion = -1\nnodes = [\"h:1\"]\n",
+                "cluster.version: -1 is out of range",
+            ),
+            (
+                "[cluster]\nnodes = [\"h|x|1\"]\n",
+                "cluster.nodes: 'h|x|1': 'x' is not an IP address",
+            ),
+            (
+                "[cluster]\nnodes = [\"h\"]\n",
+                "cluster.nodes: 'h': expected host|ip|port or host:port",
+            ),
+            (
+                "[admin]\nlisten = \"localhost:9150\"\n",
+                "admin.listen: 'localhost:9150' is not PORT",
+            ),
+            ("[admin]\nlisten = true\n", "admin.listen: expected"),
+        ] {
+            let e = parse_toml(toml, "t.toml")
+                .err()
+                .unwrap_or_else(|| panic!("{toml} parsed"));
+            assert!(e.0.starts_with(&format!("t.toml: {want}")), "{toml}: {e}");
+        }
+        assert!(fail(&["-o", "cluster_config_set=maybe"]).contains("'maybe' is not on/off"));
+        assert!(fail(&["-o", "admin_listen"]).contains("missing value"));
+        assert!(fail(&["-o", "admin_listen=70000"]).contains("is not PORT"));
+    }
+
     const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
     #[test]
@@ -2249,9 +2451,15 @@ mod tests {
 
     #[test]
     fn default_toml_lists_every_key() {
-        let (top, tls) = DEFAULT_TOML
+        let (top, rest) = DEFAULT_TOML
             .split_once("\n[tls]\n")
             .expect("default.toml has a [tls] table");
+        let (tls, rest) = rest
+            .split_once("\n[cluster]\n")
+            .expect("default.toml has a [cluster] table after [tls]");
+        let (cluster, admin) = rest
+            .split_once("\n[admin]\n")
+            .expect("default.toml has an [admin] table after [cluster]");
         let has = |text: &str, key: &str| {
             text.lines().any(|l| {
                 let l = l.trim_start_matches('#').trim_start();
@@ -2261,13 +2469,25 @@ mod tests {
         };
         let top_keys = field_names::<FileConfig>();
         assert!(top_keys.len() > 15, "{top_keys:?}");
-        for key in top_keys.iter().filter(|k| **k != "tls") {
+        for key in top_keys
+            .iter()
+            .filter(|k| !["tls", "cluster", "admin"].contains(*k))
+        {
             assert!(has(top, key), "config/default.toml lacks `{key}`");
         }
         let tls_keys = field_names::<FileTls>();
         assert_eq!(tls_keys.len(), 13);
         for key in tls_keys {
             assert!(has(tls, key), "config/default.toml lacks `[tls] {key}`");
+        }
+        for key in field_names::<FileCluster>() {
+            assert!(
+                has(cluster, key),
+                "config/default.toml lacks `[cluster] {key}`"
+            );
+        }
+        for key in field_names::<FileAdmin>() {
+            assert!(has(admin, key), "config/default.toml lacks `[admin] {key}`");
         }
         // Every non-comment line is a key, a table or blank, and has its comment above.
         let lines: Vec<&str> = DEFAULT_TOML.lines().collect();

@@ -17,6 +17,8 @@
 //! laid out in request order → one write per batch.
 //!
 //! # Modules
+//! - [`cluster`]: the node list `config get cluster` answers (ElastiCache auto discovery).
+//! - [`admin`]: the HTTP admin listener: Prometheus metrics and a health check.
 //! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
 //! - [`net`]: listeners, the connection loop, [`net::session`] (bytes in, replies out).
@@ -27,6 +29,8 @@
 //! - [`server`]: state shared by all executors.
 //! - [`tls`]: rustls settings, reloadable certificates, the TLS connection, dev certificates.
 
+pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod net;
 pub mod protocol;

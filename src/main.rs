@@ -76,6 +76,9 @@ fn main() -> ExitCode {
     if let Some(line) = server.kernel_tls_line() {
         eprintln!("tessera: {line}");
     }
+    if let Some(a) = server.admin_addr {
+        eprintln!("tessera: admin listener on http://{a} (/metrics, /health)");
+    }
     if verbose > 0 {
         let mut addrs: Vec<String> = server.addrs.iter().map(|a| a.to_string()).collect();
         if let Some(p) = &unix {

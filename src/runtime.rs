@@ -81,6 +81,10 @@ pub struct Server {
     pub addrs: Vec<std::net::SocketAddr>,
     /// Whether [`Server::handle_signals`] has run.
     signals: bool,
+    /// The admin listener, bound (served from [`Server::run`]).
+    admin: Option<std::net::TcpListener>,
+    /// Its address (port 0 resolved).
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 impl Server {
@@ -130,11 +134,21 @@ impl Server {
             }
             bound.push(real);
         }
+        let (admin, admin_addr) = match config.admin_listen {
+            Some(addr) => {
+                let l = crate::admin::bind(addr).map_err(|e| RunError::Bind(addr, e))?;
+                let real = l.local_addr().map_err(|e| RunError::Bind(addr, e))?;
+                (Some(l), Some(real))
+            }
+            None => (None, None),
+        };
         Ok(Server {
             shared: Shared::with_tls(config, tls),
             listeners,
             addrs: bound,
             signals: false,
+            admin,
+            admin_addr,
         })
     }
 
@@ -193,6 +207,11 @@ impl Server {
     /// Runs the executors until they stop.
     pub fn run(mut self) -> Result<(), RunError> {
         self.handle_signals()?;
+        if let Some(l) = self.admin.take() {
+            crate::admin::spawn(l, self.shared.clone()).map_err(|e| {
+                RunError::Executor(format!("cannot start the admin listener thread: {e}"))
+            })?;
+        }
         let shared = self.shared;
         let n = shared.config.threads.max(1);
         let cpus = std::thread::available_parallelism()
@@ -353,6 +372,7 @@ async fn until(deadline: std::time::Instant, done: impl Fn() -> bool) {
 async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glommio::Task<()>>) {
     use std::sync::atomic::Ordering;
     while !shared.shutdown.load(Ordering::SeqCst) {
+        shared.heartbeat(id);
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
     let limit = Duration::from_secs(u64::from(shared.config.shutdown_timeout_secs));
@@ -423,6 +443,7 @@ async fn executor_main(
         limits: Limits::from_config(&shared.config),
         rbufs: crate::net::session::ReadBufs::default(),
         stop: Rc::default(),
+        latency: shared.config.admin_listen.map(|_| shared.stats.latency(id)),
         wbufs: shared
             .tls
             .as_ref()

@@ -41,6 +41,13 @@ pub struct Shared {
     /// Executors whose own connections have all ended since shutdown began (they keep
     /// serving their shard to the others until every executor is done).
     pub executors_drained: AtomicUsize,
+    /// The node list `config get cluster` answers.
+    pub cluster: crate::cluster::ClusterState,
+    /// Per executor: milliseconds since startup at its last heartbeat (every 50 ms while
+    /// it runs; `/health` checks they are recent).
+    pub heartbeats: Vec<std::sync::atomic::AtomicU64>,
+    /// When the process started (the heartbeats' base).
+    pub started: std::time::Instant,
 }
 
 /// What `stats conns` shows about one socket.
@@ -109,6 +116,11 @@ impl Shared {
             conns: ConnRegistry::default(),
             shutdown: AtomicBool::new(false),
             executors_drained: AtomicUsize::new(0),
+            cluster: crate::cluster::ClusterState::new(config.cluster.clone()),
+            heartbeats: (0..n)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+            started: std::time::Instant::now(),
             config,
         })
     }
@@ -124,6 +136,18 @@ impl Shared {
             self.config.shutdown_timeout_secs
         );
         true
+    }
+
+    /// Milliseconds since the process started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Executor `id` is alive now.
+    pub fn heartbeat(&self, id: usize) {
+        if let Some(h) = self.heartbeats.get(id) {
+            h.store(self.uptime_ms().max(1), Ordering::Relaxed);
+        }
     }
 
     /// Current verbosity.

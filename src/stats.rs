@@ -61,6 +61,14 @@ macro_rules! shard_stats {
         }
 
         impl ShardStats {
+            /// Every field: (name, value, whether it is a gauge).
+            pub fn fields(&self) -> Vec<(&'static str, u64, bool)> {
+                vec![
+                    $((stringify!($c), self.$c.get(), false),)*
+                    $((stringify!($g), self.$g.get(), true),)*
+                ]
+            }
+
             /// Adds this shard's values into `into`.
             pub fn add_to(&self, into: &mut Snapshot) {
                 $(into.$c = into.$c.wrapping_add(self.$c.get());)*
@@ -88,12 +96,73 @@ shard_stats! {
         outofmemory, forwarded_ops, forwarded_batches, protocol_errors, protocol_closes,
         ssl_handshakes, ssl_handshake_errors, ssl_handshake_timeouts, ssl_proto_errors,
         ssl_resumed_sessions, ssl_new_sessions, ssl_verify_failures, ssl_plaintext_connections,
-        ssl_ktls_fallbacks, idle_kicks,
+        ssl_ktls_fallbacks, idle_kicks, cmd_config_get, cmd_config_set,
     }
     gauges {
         curr_connections, curr_items, bytes, limit_maxbytes, ssl_connections,
         ssl_ktls_connections, ssl_userspace_connections,
         eviction_head_atime,
+    }
+}
+
+/// The command classes service time is recorded for.
+pub const CMD_CLASSES: [&str; 6] = ["get", "set", "delete", "incr_decr", "touch", "other"];
+/// Histogram buckets: upper bounds of 2^8 ns (256 ns) to 2^30 ns (about 1.07 s), then +Inf.
+pub const LATENCY_BUCKETS: usize = 24;
+/// log2 of the first bucket's upper bound in nanoseconds.
+const LATENCY_FIRST_SHIFT: u32 = 8;
+
+/// One executor's histograms of command service time (from parsing a request to its reply
+/// being ready to write), per command class. Written only by that executor's thread.
+#[derive(Debug, Default)]
+pub struct Latency {
+    buckets: [[Counter; LATENCY_BUCKETS]; CMD_CLASSES.len()],
+    sum_ns: [Counter; CMD_CLASSES.len()],
+}
+
+/// A [`Latency`] summed over shards: per class, the bucket counts (not cumulative) and the
+/// sum in nanoseconds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LatencySnapshot {
+    /// `[class][bucket]` counts.
+    pub buckets: [[u64; LATENCY_BUCKETS]; CMD_CLASSES.len()],
+    /// `[class]` sums of nanoseconds.
+    pub sum_ns: [u64; CMD_CLASSES.len()],
+}
+
+/// The bucket for a duration: the first whose bound (2^(8+i) ns) is at least `ns`.
+pub fn latency_bucket(ns: u64) -> usize {
+    if ns <= 1 << LATENCY_FIRST_SHIFT {
+        return 0;
+    }
+    // ceil(log2(ns)) - 8
+    let log = u64::BITS - (ns - 1).leading_zeros();
+    ((log - LATENCY_FIRST_SHIFT) as usize).min(LATENCY_BUCKETS - 1)
+}
+
+/// The upper bound of bucket `i` in seconds (`None` for the last, +Inf).
+pub fn latency_bound_secs(i: usize) -> Option<f64> {
+    (i + 1 < LATENCY_BUCKETS).then(|| (1u64 << (LATENCY_FIRST_SHIFT as usize + i)) as f64 / 1e9)
+}
+
+impl Latency {
+    /// Records one command of class `class` (an index into [`CMD_CLASSES`]) taking `ns`.
+    #[inline]
+    pub fn observe(&self, class: usize, ns: u64) {
+        if let (Some(b), Some(sum)) = (self.buckets.get(class), self.sum_ns.get(class)) {
+            b[latency_bucket(ns)].incr();
+            sum.add(ns);
+        }
+    }
+
+    /// Adds this shard's values into `into`.
+    pub fn add_to(&self, into: &mut LatencySnapshot) {
+        for (c, row) in self.buckets.iter().enumerate() {
+            for (b, v) in row.iter().enumerate() {
+                into.buckets[c][b] += v.get();
+            }
+            into.sum_ns[c] += self.sum_ns[c].get();
+        }
     }
 }
 
@@ -149,6 +218,7 @@ pub type ShardClasses = std::sync::Arc<Vec<ClassStats>>;
 #[derive(Debug)]
 pub struct StatsHub {
     shards: Vec<std::sync::Arc<ShardStats>>,
+    latency: Vec<std::sync::Arc<Latency>>,
     classes: Vec<ShardClasses>,
     baseline: Mutex<Snapshot>,
     class_baseline: Mutex<Vec<ClassSnapshot>>,
@@ -159,6 +229,7 @@ impl StatsHub {
     pub fn new(n: usize) -> Self {
         StatsHub {
             shards: (0..n).map(|_| Default::default()).collect(),
+            latency: (0..n).map(|_| Default::default()).collect(),
             classes: (0..n)
                 .map(|_| {
                     std::sync::Arc::new((0..MAX_CLASSES).map(|_| ClassStats::default()).collect())
@@ -212,14 +283,33 @@ impl StatsHub {
         self.shards.len()
     }
 
-    /// All shards summed, less the `stats reset` baseline.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Shard `i`'s service-time histograms.
+    pub fn latency(&self, i: usize) -> std::sync::Arc<Latency> {
+        self.latency[i].clone()
+    }
+
+    /// Service-time histograms summed over shards (never reset).
+    pub fn latency_snapshot(&self) -> LatencySnapshot {
+        let mut total = LatencySnapshot::default();
+        for l in &self.latency {
+            l.add_to(&mut total);
+        }
+        total
+    }
+
+    /// All shards summed, ignoring `stats reset` (monotonic counters, for Prometheus).
+    pub fn raw_snapshot(&self) -> Snapshot {
         let mut total = Snapshot::default();
         for s in &self.shards {
             s.add_to(&mut total);
         }
+        total
+    }
+
+    /// All shards summed, less the `stats reset` baseline.
+    pub fn snapshot(&self) -> Snapshot {
         let base = self.baseline.lock().map(|b| *b).unwrap_or_default();
-        total.minus(&base)
+        self.raw_snapshot().minus(&base)
     }
 
     /// `stats reset`: counters read as zero from now on.
@@ -259,7 +349,11 @@ fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
 
 /// `stats`: memcached's general statistics, in memcached's order and format.
 pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
-    let s = shared.stats.snapshot();
+    render_general_from(shared, shared.stats.snapshot(), out);
+}
+
+/// `stats` from the counters `s` (the admin listener passes ones `stats reset` left alone).
+pub fn render_general_from(shared: &Shared, s: Snapshot, out: &mut Vec<u8>) {
     let now = shared.clock.now();
     let (user, sys) = rusage();
     let n = shared.stats.shards();
@@ -318,6 +412,8 @@ pub fn render_general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "shard_forwarded_batches", s.forwarded_batches);
     stat(out, "protocol_errors", s.protocol_errors);
     stat(out, "protocol_closes", s.protocol_closes);
+    stat(out, "cmd_config_get", s.cmd_config_get);
+    stat(out, "cmd_config_set", s.cmd_config_set);
     stat(out, "bytes", s.bytes);
     stat(out, "curr_items", s.curr_items);
     stat(out, "total_items", s.total_items);
@@ -522,6 +618,21 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "read_buf_max", c.read_buf_max);
     stat(out, "shard_queue", c.shard_queue);
     stat(out, "shutdown_timeout", c.shutdown_timeout_secs);
+    stat(out, "cluster_config_set", yes_no(c.cluster_config_set));
+    match shared.cluster.get() {
+        Some(cl) => {
+            stat(out, "cluster_config_version", cl.version);
+            stat(out, "cluster_nodes", cl.nodes.len());
+        }
+        None => {
+            stat(out, "cluster_config_version", 0);
+            stat(out, "cluster_nodes", 0);
+        }
+    }
+    match c.admin_listen {
+        Some(a) => stat(out, "admin_listen", a),
+        None => stat(out, "admin_listen", "off"),
+    }
     for (k, v) in crate::tls::settings_stats(shared.tls.as_ref().map(|t| &t.settings)) {
         stat(out, k, v);
     }
@@ -531,6 +642,37 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_buckets_are_powers_of_two() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(256), 0);
+        assert_eq!(latency_bucket(257), 1);
+        assert_eq!(latency_bucket(512), 1);
+        assert_eq!(latency_bucket(513), 2);
+        assert_eq!(latency_bucket(1 << 30), LATENCY_BUCKETS - 2);
+        assert_eq!(latency_bucket((1 << 30) + 1), LATENCY_BUCKETS - 1);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        // Every duration is at most its bucket's bound (and above the one before).
+        for ns in [1u64, 300, 1000, 1_000_000, 999_999_999] {
+            let b = latency_bucket(ns);
+            assert!(ns as f64 / 1e9 <= latency_bound_secs(b).unwrap());
+            if b > 0 {
+                assert!(ns as f64 / 1e9 > latency_bound_secs(b - 1).unwrap());
+            }
+        }
+        assert_eq!(latency_bound_secs(LATENCY_BUCKETS - 1), None);
+        let l = Latency::default();
+        l.observe(0, 300);
+        l.observe(0, 300);
+        l.observe(1, 5_000_000_000);
+        l.observe(CMD_CLASSES.len(), 1); // out of range: ignored
+        let mut snap = LatencySnapshot::default();
+        l.add_to(&mut snap);
+        assert_eq!(snap.buckets[0][1], 2);
+        assert_eq!(snap.sum_ns[0], 600);
+        assert_eq!(snap.buckets[1][LATENCY_BUCKETS - 1], 1);
+    }
 
     #[test]
     fn reset_is_a_baseline() {

@@ -716,6 +716,9 @@ async fn conn_loop(
                 Ok(()) => next,
                 Err(_) => Next::Close,
             };
+            if let Some(latency) = &ctx.latency {
+                output.observe_latency(latency);
+            }
             if !output.out.is_empty() {
                 let wrote = match transport {
                     Transport::Plain(s) => {

@@ -36,6 +36,8 @@ pub struct Ctx {
     pub rbufs: ReadBufs,
     /// This executor's graceful-shutdown state.
     pub stop: Rc<super::stop::Stop>,
+    /// Service-time histograms, recorded when the admin listener is on.
+    pub latency: Option<std::sync::Arc<crate::stats::Latency>>,
 }
 
 /// Size of an executor's scratch read buffer.
@@ -94,6 +96,7 @@ impl Ctx {
             hs_queue: None,
             rbufs: ReadBufs::default(),
             stop: Rc::default(),
+            latency: None,
             shared,
         }
     }
@@ -125,6 +128,8 @@ pub struct Output {
     /// Per owner: the operations to forward, with their hashes.
     remote: Vec<Vec<KeyOp<Vec<u8>>>>,
     pending: usize,
+    /// Requests of this pass (command class, when parsed), while service time is recorded.
+    timings: Vec<(u8, std::time::Instant)>,
 }
 
 impl Output {
@@ -159,6 +164,19 @@ impl Output {
         self.seg_start = 0;
         if self.out.capacity() > 1024 * 1024 {
             self.out.shrink_to(64 * 1024);
+        }
+    }
+
+    /// Records the service time of this pass's requests (call once their replies are
+    /// laid out, before the write).
+    pub fn observe_latency(&mut self, latency: &crate::stats::Latency) {
+        if self.timings.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        for (class, start) in self.timings.drain(..) {
+            let ns = now.saturating_duration_since(start).as_nanos();
+            latency.observe(class as usize, u64::try_from(ns).unwrap_or(u64::MAX));
         }
     }
 
@@ -420,6 +438,11 @@ impl Session {
                     swallow,
                 } => {
                     self.requests += 1;
+                    if ctx.latency.is_some() {
+                        output
+                            .timings
+                            .push((cmd_class(&req), std::time::Instant::now()));
+                    }
                     let quit = req == Request::Quit;
                     let ok = handle(req, ctx, output).await;
                     self.start += consumed;
@@ -431,6 +454,26 @@ impl Session {
             }
             handled += 1;
         }
+    }
+}
+
+/// The service-time class of a request: an index into [`crate::stats::CMD_CLASSES`].
+fn cmd_class(req: &Request<'_>) -> u8 {
+    use crate::protocol::meta::MetaCmd;
+    match req {
+        Request::Get { exptime: None, .. } => 0,
+        Request::Store { .. } | Request::StoreTooLarge { .. } => 1,
+        Request::Delete { .. } => 2,
+        Request::Arith { .. } => 3,
+        Request::Touch { .. } | Request::Get { .. } => 4,
+        Request::Meta(m) => match m.cmd {
+            MetaCmd::Get => 0,
+            MetaCmd::Set => 1,
+            MetaCmd::Delete => 2,
+            MetaCmd::Arith => 3,
+            MetaCmd::Debug => 5,
+        },
+        _ => 5,
     }
 }
 
@@ -648,6 +691,74 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
                 }
             },
         },
+        Request::ConfigGet { key } => config_get(key, ctx, output),
+        Request::ConfigSet { key, data, noreply } => {
+            let reply = config_set(key, data, ctx);
+            out_reply(output, &reply, noreply);
+        }
     }
     Ok(())
+}
+
+/// Whether the `config` command exists: a node list is configured or may be set.
+/// Without either, tessera answers `ERROR` as memcached does.
+fn config_enabled(ctx: &Ctx) -> bool {
+    ctx.shared.config.cluster_config_set || ctx.shared.cluster.get().is_some()
+}
+
+const UNKNOWN_CONFIG_KEY: &[u8] = b"CLIENT_ERROR unknown config key (only 'cluster')\r\n";
+
+/// `config get cluster`: ElastiCache's auto-discovery reply.
+fn config_get(key: &[u8], ctx: &Ctx, output: &mut Output) {
+    if !config_enabled(ctx) {
+        output.out.extend_from_slice(Reply::Error.bytes());
+        return;
+    }
+    ctx.shard.stats.cmd_config_get.incr();
+    if key != b"cluster" {
+        output.out.extend_from_slice(UNKNOWN_CONFIG_KEY);
+        return;
+    }
+    match ctx.shared.cluster.get() {
+        Some(c) => output.out.extend_from_slice(&c.reply()),
+        None => output.out.extend_from_slice(
+            b"SERVER_ERROR no cluster node list yet (config set cluster, or [cluster] in the \
+              config file)\r\n",
+        ),
+    }
+}
+
+/// `config set cluster`: replaces the node list (with a higher version); the reply line.
+fn config_set(key: &[u8], data: &[u8], ctx: &Ctx) -> Vec<u8> {
+    use crate::cluster::SetError;
+    if !config_enabled(ctx) {
+        return Reply::Error.bytes().to_vec();
+    }
+    if !ctx.shared.config.cluster_config_set {
+        return b"CLIENT_ERROR config set not allowed (start with -o cluster_config_set)\r\n"
+            .to_vec();
+    }
+    ctx.shard.stats.cmd_config_set.incr();
+    if key != b"cluster" {
+        return UNKNOWN_CONFIG_KEY.to_vec();
+    }
+    let line = match ctx.shared.cluster.set(data) {
+        Ok(c) => {
+            let nodes: Vec<String> = c.nodes.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "tessera: config set cluster: version {}, {} node(s): {}",
+                c.version,
+                c.nodes.len(),
+                nodes.join(" ")
+            );
+            return b"STORED\r\n".to_vec();
+        }
+        Err(SetError::Invalid(e)) => format!("CLIENT_ERROR bad cluster config: {e}"),
+        Err(SetError::Stale { given, current }) => format!(
+            "CLIENT_ERROR cluster version {given} is not above the current {current} \
+             (clients ignore a list whose version did not go up)"
+        ),
+    };
+    // One line: nothing from the input can break the reply framing.
+    format!("{}\r\n", line.replace(['\r', '\n'], " ")).into_bytes()
 }

@@ -190,6 +190,20 @@ pub enum Request<'a> {
         /// Suppress the reply.
         noreply: bool,
     },
+    /// `config get <key>` (ElastiCache auto discovery: the key is `cluster`).
+    ConfigGet {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// `config set <key> <flags> <bytes> [noreply]` and its data block.
+    ConfigSet {
+        /// The key.
+        key: &'a [u8],
+        /// The data block.
+        data: &'a [u8],
+        /// Suppress the reply.
+        noreply: bool,
+    },
 }
 
 /// Fixed reply lines.

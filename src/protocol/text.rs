@@ -327,6 +327,48 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             },
         }),
         [b'm', _] => super::meta::parse(buf, consumed, &t.toks[..t.n], line, limits),
+        b"config" => match (t.get(1), nt) {
+            (b"get", 4) => done(Request::ConfigGet { key: t.get(2) }),
+            (b"set", 6 | 7) => {
+                let noreply = nt == 7 && t.noreply();
+                if nt == 7 && !noreply {
+                    return err(Reply::Error, false);
+                }
+                let (Some(_flags), Some(vlen)) = (strtoul32(t.get(3)), strtol32(t.get(4))) else {
+                    return err(Reply::BadFormat, noreply);
+                };
+                let Ok(vlen) = usize::try_from(vlen) else {
+                    return err(Reply::BadFormat, noreply);
+                };
+                if vlen > crate::cluster::MAX_PAYLOAD {
+                    return Parsed::Error {
+                        consumed,
+                        reply: Reply::Line(b"SERVER_ERROR object too large for cache\r\n"),
+                        noreply,
+                        swallow: vlen + 2,
+                    };
+                }
+                match super::data_block(buf, consumed, vlen) {
+                    DataBlock::Incomplete => Parsed::Incomplete,
+                    DataBlock::Bad { consumed } => Parsed::Error {
+                        consumed,
+                        reply: Reply::BadDataChunk,
+                        noreply,
+                        swallow: 0,
+                    },
+                    DataBlock::Ok { data, consumed } => Parsed::Done {
+                        consumed,
+                        req: Request::ConfigSet {
+                            key: t.get(2),
+                            data,
+                            noreply,
+                        },
+                        swallow: 0,
+                    },
+                }
+            }
+            _ => err(Reply::Error, false),
+        },
         b"refresh_certs" => done(Request::RefreshCerts {
             noreply: t.noreply(),
         }),
