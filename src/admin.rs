@@ -511,6 +511,8 @@ mod tests {
         shared.heartbeat(0);
         shared.heartbeat(1);
         assert!(health(&shared).0);
+        shared.begin_shutdown("test");
+        assert_eq!(health(&shared), (false, "shutting down\n".to_string()));
         // Each sample line: name{labels} value, with a number for the value.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect(line);

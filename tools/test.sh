@@ -3,14 +3,16 @@
 #
 # Needs rustup/cargo, python3 and pip (Debian bookworm); installs what else it
 # needs only when missing: memccapable, memcached, openssl, nutcracker (twemproxy) from
-# Debian; pymemcache, pytest, pylibmc from PyPI (pylibmc's manylinux wheel carries its own
-# libmemcached; only if pip has to build it are libmemcached-dev and zlib1g-dev installed).
+# Debian; pymemcache, pytest, pylibmc, django-elastipymemcache, prometheus_client from
+# PyPI (pylibmc's manylinux wheel carries its own libmemcached; only if pip has to build
+# it are libmemcached-dev and zlib1g-dev installed).
 # Then:
 #   1. cargo build --release
 #   2. cargo test --release
 #   3. tests/clients/run_clients.sh target/release/tessera  (memccapable, pymemcache, TLS,
 #      unix socket, memcached-tool / exporter checks, and a cluster of three instances
-#      behind nutcracker and behind pylibmc, both with ketama)
+#      behind nutcracker and behind pylibmc, both with ketama; auto discovery with an
+#      ElastiCache client; the admin listener's metrics and health endpoints)
 #   4. tools/fuzz/smoke.sh: the fuzz targets (text, meta, TLS records) under libFuzzer
 #      for FUZZ_SECONDS (default 5) each, cargo-fuzz installed if missing; where it cannot
 #      be installed or built, the seed corpora are replayed through the targets instead
@@ -98,6 +100,18 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
         apt_install "${build_deps[@]}"
         pip_install pylibmc
     fi
+fi
+# django-elastipymemcache: an ElastiCache auto-discovery client (config get cluster) for
+# tests/clients/test_discovery.py
+if ! python3 -c 'import django_elastipymemcache.client' 2>/dev/null; then
+    echo "installing django-elastipymemcache from PyPI"
+    pip_install django-elastipymemcache
+fi
+# prometheus_client: its text-format parser reads the admin listener's /metrics
+# (tests/clients/test_admin.py)
+if ! python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+    echo "installing prometheus_client from PyPI"
+    pip_install prometheus_client
 fi
 echo "memccapable: $(command -v memccapable)"
 nutcracker_bin=$(command -v nutcracker || echo /usr/sbin/nutcracker)

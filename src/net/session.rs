@@ -700,20 +700,11 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
     Ok(())
 }
 
-/// Whether the `config` command exists: a node list is configured or may be set.
-/// Without either, tessera answers `ERROR` as memcached does.
-fn config_enabled(ctx: &Ctx) -> bool {
-    ctx.shared.config.cluster_config_set || ctx.shared.cluster.get().is_some()
-}
-
 const UNKNOWN_CONFIG_KEY: &[u8] = b"CLIENT_ERROR unknown config key (only 'cluster')\r\n";
 
 /// `config get cluster`: ElastiCache's auto-discovery reply.
 fn config_get(key: &[u8], ctx: &Ctx, output: &mut Output) {
-    if !config_enabled(ctx) {
-        output.out.extend_from_slice(Reply::Error.bytes());
-        return;
-    }
+    // (The parser knows `config` only when a list is configured or may be set.)
     ctx.shard.stats.cmd_config_get.incr();
     if key != b"cluster" {
         output.out.extend_from_slice(UNKNOWN_CONFIG_KEY);
@@ -731,9 +722,6 @@ fn config_get(key: &[u8], ctx: &Ctx, output: &mut Output) {
 /// `config set cluster`: replaces the node list (with a higher version); the reply line.
 fn config_set(key: &[u8], data: &[u8], ctx: &Ctx) -> Vec<u8> {
     use crate::cluster::SetError;
-    if !config_enabled(ctx) {
-        return Reply::Error.bytes().to_vec();
-    }
     if !ctx.shared.config.cluster_config_set {
         return b"CLIENT_ERROR config set not allowed (start with -o cluster_config_set)\r\n"
             .to_vec();

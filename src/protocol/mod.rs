@@ -21,6 +21,9 @@ pub struct Limits {
     pub max_line: usize,
     /// Cap on one connection's unparsed input (a get line can be long, but not endless).
     pub read_buf_max: usize,
+    /// Whether the `config` command exists (a `[cluster]` list or `cluster_config_set`);
+    /// without it `config ...` is an unknown command, as in memcached.
+    pub config_cmd: bool,
 }
 
 impl Limits {
@@ -30,6 +33,7 @@ impl Limits {
             item_size_max: c.item_size_max,
             max_line: 2048,
             read_buf_max: c.read_buf_max,
+            config_cmd: c.cluster.is_some() || c.cluster_config_set,
         }
     }
 }
@@ -40,6 +44,7 @@ impl Default for Limits {
             item_size_max: 1024 * 1024,
             max_line: 2048,
             read_buf_max: 16 * 1024 * 1024,
+            config_cmd: false,
         }
     }
 }

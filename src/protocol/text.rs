@@ -327,7 +327,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             },
         }),
         [b'm', _] => super::meta::parse(buf, consumed, &t.toks[..t.n], line, limits),
-        b"config" => match (t.get(1), nt) {
+        b"config" if limits.config_cmd => match (t.get(1), nt) {
             (b"get", 4) => done(Request::ConfigGet { key: t.get(2) }),
             (b"set", 6 | 7) => {
                 let noreply = nt == 7 && t.noreply();

@@ -23,7 +23,10 @@
 # and, also only when SERVER_BIN is tessera, a cluster stage:
 #   (e) pytest tests/clients/test_cluster.py (TESSERA_BIN set; it starts three instances
 #       of its own, nutcracker (twemproxy) with ketama in front of them, and pylibmc with
-#       ketama against them). Needs nutcracker and pylibmc (tools/test.sh installs both):
+#       ketama against them), test_discovery.py (config get/set cluster with
+#       django-elastipymemcache's ElastiCache client) and test_admin.py (the admin
+#       listener: Prometheus metrics scraped with prometheus_client's parser, /health).
+#       Needs nutcracker, pylibmc, django-elastipymemcache (tools/test.sh installs them):
 #       TESSERA_CLUSTER_REQUIRED=1 makes a missing one a failure, not a skip.
 # The servers and the proxy are stopped on exit, whatever happens.
 set -euo pipefail
@@ -298,7 +301,7 @@ else
 fi
 
 echo
-echo "=== cluster stage: pytest tests/clients/test_cluster.py (nutcracker and pylibmc, ketama over three instances) ==="
+echo "=== cluster stage: pytest test_cluster.py (nutcracker, pylibmc), test_discovery.py, test_admin.py ==="
 if [[ "$server_version" != tessera* ]]; then
     echo "cluster stage: SKIPPED: '$SERVER_BIN' is not tessera;" \
         "test_cluster.py starts tessera instances of its own"
@@ -310,18 +313,19 @@ else
     esac
     set +e
     TESSERA_BIN="$cluster_bin" TESSERA_CLUSTER_REQUIRED=1 \
-        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_cluster.py"
+        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_cluster.py" \
+        "$HERE/test_discovery.py" "$HERE/test_admin.py"
     cluster_rc=$?
     set -e
     if [ "$cluster_rc" -eq 0 ]; then
-        echo "pytest test_cluster.py: OK"
-        cluster_summary="cluster (nutcracker, pylibmc): OK"
+        echo "pytest test_cluster.py test_discovery.py test_admin.py: OK"
+        cluster_summary="cluster (nutcracker, pylibmc, auto discovery, admin): OK"
     else
-        echo "pytest test_cluster.py: FAILED (exit code $cluster_rc)" >&2
-        cluster_summary="cluster (nutcracker, pylibmc) FAILED"
+        echo "pytest test_cluster.py test_discovery.py test_admin.py: FAILED (exit code $cluster_rc)" >&2
+        cluster_summary="cluster (nutcracker, pylibmc, auto discovery, admin) FAILED"
         status=1
     fi
-    check_alive "pytest test_cluster.py"
+    check_alive "pytest test_cluster.py test_discovery.py test_admin.py"
 fi
 
 echo

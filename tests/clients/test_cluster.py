@@ -133,9 +133,9 @@ class Proc:
 
 
 class Tessera(Proc):
-    def __init__(self, name, log_path):
+    def __init__(self, name, log_path, extra=()):
         super().__init__(name, [tessera_bin(), "-p", "0", "-l", "127.0.0.1", "-U", "0",
-                                "-t", "1", "-m", "16", "-v"], log_path)
+                                "-t", "1", "-m", "16", "-v", *extra], log_path)
         self.port = None
 
     def wait_port(self):
