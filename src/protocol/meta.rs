@@ -7,7 +7,7 @@
 //! Checks and error lines follow memcached's `_meta_flag_preparse` and `process_m*_command`.
 
 use super::num::{strtol32, strtoul32, strtoull};
-use super::{DataBlock, KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
+use super::{KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
 
 /// Which meta command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,21 +238,8 @@ pub(super) fn parse<'a>(
                     swallow: vlen + 2,
                 };
             }
-            match super::data_block(buf, consumed, vlen) {
-                DataBlock::Incomplete => Parsed::Incomplete,
-                // meta set always reports errors, q or not
-                DataBlock::Bad { consumed } => Parsed::Error {
-                    consumed,
-                    reply: Reply::BadDataChunk,
-                    noreply: false,
-                    swallow: 0,
-                },
-                DataBlock::Ok { data, consumed } => Parsed::Done {
-                    consumed,
-                    req: request(data, false),
-                    swallow: 0,
-                },
-            }
+            // meta set always reports errors, q or not
+            super::with_data_block(buf, consumed, vlen, false, |data| request(data, false))
         }
         MetaCmd::Arith
             if flags

@@ -285,6 +285,32 @@ pub(crate) fn data_block(buf: &[u8], line_end: usize, vlen: usize) -> DataBlock<
     }
 }
 
+/// The request a storage-like command makes once its `vlen`-byte data block (after the
+/// line ending at `line_end`) is in: `make(data)`; a block not followed by `\r\n` is
+/// `CLIENT_ERROR bad data chunk` (suppressed by `noreply`).
+pub(crate) fn with_data_block<'a>(
+    buf: &'a [u8],
+    line_end: usize,
+    vlen: usize,
+    noreply: bool,
+    make: impl FnOnce(&'a [u8]) -> Request<'a>,
+) -> Parsed<'a> {
+    match data_block(buf, line_end, vlen) {
+        DataBlock::Incomplete => Parsed::Incomplete,
+        DataBlock::Bad { consumed } => Parsed::Error {
+            consumed,
+            reply: Reply::BadDataChunk,
+            noreply,
+            swallow: 0,
+        },
+        DataBlock::Ok { data, consumed } => Parsed::Done {
+            consumed,
+            req: make(data),
+            swallow: 0,
+        },
+    }
+}
+
 /// One parse step's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed<'a> {

@@ -5,7 +5,7 @@
 //! first, which error text), because clients and test suites match on those bytes.
 
 use super::num::{strtol32, strtoul32, strtoull};
-use super::{DataBlock, Limits, Parsed, Reply, Request, StatsKind, check_key};
+use super::{Limits, Parsed, Reply, Request, StatsKind, check_key};
 use crate::store::StoreMode;
 
 /// memcached's MAX_TOKENS: at most 23 tokens are split off a line; the rest stays one piece.
@@ -181,28 +181,15 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                     swallow: vlen + 2,
                 };
             }
-            match super::data_block(buf, consumed, vlen) {
-                DataBlock::Incomplete => Parsed::Incomplete,
-                DataBlock::Bad { consumed } => Parsed::Error {
-                    consumed,
-                    reply: Reply::BadDataChunk,
-                    noreply,
-                    swallow: 0,
-                },
-                DataBlock::Ok { data, consumed } => Parsed::Done {
-                    consumed,
-                    req: Request::Store {
-                        mode,
-                        key,
-                        flags,
-                        exptime: exptime as i64,
-                        data,
-                        cas: cas_in,
-                        noreply,
-                    },
-                    swallow: 0,
-                },
-            }
+            super::with_data_block(buf, consumed, vlen, noreply, |data| Request::Store {
+                mode,
+                key,
+                flags,
+                exptime: exptime as i64,
+                data,
+                cas: cas_in,
+                noreply,
+            })
         }
         b"incr" | b"decr" => {
             if nt != 4 && nt != 5 {
@@ -348,24 +335,11 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                         swallow: vlen + 2,
                     };
                 }
-                match super::data_block(buf, consumed, vlen) {
-                    DataBlock::Incomplete => Parsed::Incomplete,
-                    DataBlock::Bad { consumed } => Parsed::Error {
-                        consumed,
-                        reply: Reply::BadDataChunk,
-                        noreply,
-                        swallow: 0,
-                    },
-                    DataBlock::Ok { data, consumed } => Parsed::Done {
-                        consumed,
-                        req: Request::ConfigSet {
-                            key: t.get(2),
-                            data,
-                            noreply,
-                        },
-                        swallow: 0,
-                    },
-                }
+                super::with_data_block(buf, consumed, vlen, noreply, |data| Request::ConfigSet {
+                    key: t.get(2),
+                    data,
+                    noreply,
+                })
             }
             _ => err(Reply::Error, false),
         },

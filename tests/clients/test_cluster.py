@@ -26,11 +26,9 @@ stopped (SIGTERM, then SIGKILL) at fixture teardown, also when a test fails.
 """
 
 import bisect
-import ctypes
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -40,56 +38,22 @@ from pathlib import Path
 import pytest
 from pymemcache.client.base import Client
 
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 5  # seconds, for every socket operation
-START_TIMEOUT = 10  # seconds for a process to start listening
+# The process helpers test_tls.py defines (binary path, free ports, terminate-then-kill).
+from test_tls import (
+    START_TIMEOUT,
+    TIMEOUT,
+    _die_with_parent,
+    free_ports,
+    stop_process,
+    tessera_bin,
+)
+
 N_KEYS = 3000
 MIN_SHARE = 0.15  # of the keys, on each of the three instances (ketama gives ~1/3 each)
 CHUNK = 100  # keys per multi-get
 
 
 # ------------------------------------------------------------------ processes
-
-
-def tessera_bin():
-    path = os.environ.get("TESSERA_BIN") or str(REPO / "target" / "release" / "tessera")
-    if not os.path.isabs(path):
-        path = str(REPO / path)
-    return path
-
-
-def _die_with_parent():
-    """preexec_fn: SIGKILL the child if pytest dies without running fixture teardown.
-    Linux prctl(PR_SET_PDEATHSIG); best effort."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def free_ports(n):
-    """n distinct free loopback ports (bound together, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def stop_process(proc):
-    """SIGTERM (a graceful shutdown), then SIGKILL if it is still running after 5 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def required():

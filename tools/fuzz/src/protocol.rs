@@ -26,6 +26,13 @@ pub fn meta(data: &[u8]) {
 /// Runs every check on one client byte stream.
 fn check_stream(stream: &[u8], sizes: &[usize]) {
     check_parser(stream, &Limits::default());
+    check_parser(
+        stream,
+        &Limits {
+            config_cmd: true,
+            ..Limits::default()
+        },
+    );
     check_sessions(stream, sizes);
 }
 
@@ -89,9 +96,14 @@ fn run_session(ctx: &Ctx, parts: &[&[u8]]) -> (Vec<u8>, bool) {
     (all, false)
 }
 
-/// A context as `tessera` builds for one executor, from the default configuration.
+/// A context as `tessera` builds for one executor, from the default configuration (plus
+/// `cluster_config_set`).
 fn ctx(max_line: Option<usize>) -> Ctx {
-    let mut ctx = Ctx::standalone(Config::default());
+    // `config set cluster` on, so the `config` command is parsed and served too.
+    let mut ctx = Ctx::standalone(Config {
+        cluster_config_set: true,
+        ..Config::default()
+    });
     if let Some(m) = max_line {
         ctx.limits.max_line = m;
     }

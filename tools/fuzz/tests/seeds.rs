@@ -19,8 +19,12 @@ fn write(target: &str, name: &str, data: &[u8]) {
 
 /// Text streams (the first byte is the read schedule: `0x00` = reads of 1 byte,
 /// `0x18` = reads of 4, `0x02 a b` = reads of a+1, b+1, ...).
-const TEXT: [(&str, &[u8]); 12] = [
+const TEXT: [(&str, &[u8]); 13] = [
     ("set-get", b"\x18set k 0 0 5\r\nhello\r\nget k\r\ngets k k2 k\r\n"),
+    (
+        "config",
+        b"\x18config get cluster\r\nconfig set cluster 0 24\r\n2\nh|127.0.0.1|11211 h2:1\r\nconfig get cluster\r\nconfig set cluster 0 3 noreply\r\n1\nx\r\nconfig get nodes\r\nconfig set cluster 0 99999999\r\n",
+    ),
     (
         "store-family",
         b"\x02\x04\x10add a 1 60 1\r\nx\r\nappend a 0 0 2\r\nyz\r\nprepend a 0 0 1\r\nw\r\nreplace a 5 0 1 noreply\r\nq\r\ncas a 0 0 1 2\r\nc\r\nget a\r\n",
