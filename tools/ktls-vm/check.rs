@@ -544,6 +544,62 @@ fn run_bench(c: &mut Checks, tessera: &Path, bench: &Path, secs: &str, dir: &Pat
     }
 }
 
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// `GET /metrics` from the admin listener.
+fn scrape(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    match out.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200 ") => Ok(body.to_string()),
+        _ => Err(format!(
+            "unexpected response: {}",
+            &out[..out.len().min(200)]
+        )),
+    }
+}
+
+/// The admin listener's metrics say what the kernel does: kTLS available, every
+/// connection moved to it (no fallbacks), handshakes counted.
+fn admin_metrics(c: &mut Checks, port: u16) {
+    let Some(m) = c.result(scrape(port), "admin listener serves /metrics") else {
+        return;
+    };
+    let value = |name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    c.check(
+        value("tessera_tls_kernel_available") == Some(1.0),
+        "metrics: tessera_tls_kernel_available 1",
+    );
+    c.check(
+        m.contains("tessera_tls_info{kernel_tls=\"on\",kernel=\"available on Linux "),
+        "metrics: tessera_tls_info says kernel_tls on, kTLS available",
+    );
+    c.check(
+        value("tessera_ssl_ktls_fallbacks_total") == Some(0.0),
+        "metrics: no kTLS fallbacks",
+    );
+    c.check(
+        value("tessera_ssl_handshakes_total").is_some_and(|v| v >= 6.0),
+        "metrics: the handshakes are counted",
+    );
+    c.check(value("tessera_up") == Some(1.0), "metrics: tessera_up 1");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(tessera) = args.get(1).map(PathBuf::from) else {
@@ -572,11 +628,13 @@ fn main() {
         let secs = args.get(4).cloned().unwrap_or_else(|| "5s".into());
         run_bench(&mut c, &tessera, &bench, &secs, &dir);
     } else {
+        let admin_port = free_port();
+        let admin = format!("admin_listen={admin_port}");
         match Server::start(
             &tessera,
             &dir,
             "ktls-on",
-            &["-o", "ssl_kernel_tls=on", "-t", "2"],
+            &["-o", "ssl_kernel_tls=on", "-t", "2", "-o", &admin],
         ) {
             Ok(mut srv) => {
                 let suites = [
@@ -605,6 +663,7 @@ fn main() {
                     cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
                 );
                 key_update(&mut c, &srv, &dir, support.rekey);
+                admin_metrics(&mut c, admin_port);
                 let log = srv.log_text();
                 c.check(
                     log.contains("records: kernel (kTLS)"),
