@@ -170,6 +170,19 @@ impl ClusterState {
     /// Replaces the list with a parsed payload whose version is above the current one.
     pub fn set(&self, data: &[u8]) -> Result<Arc<ClusterConfig>, SetError> {
         let new = ClusterConfig::parse_payload(data).map_err(SetError::Invalid)?;
+        self.install(new)
+    }
+
+    /// Takes the list a config file holds now (SIGHUP): `Ok(None)` if it is the list
+    /// already held; else as [`ClusterState::set`].
+    pub fn reload(&self, new: ClusterConfig) -> Result<Option<Arc<ClusterConfig>>, SetError> {
+        if self.get().is_some_and(|cur| *cur == new) {
+            return Ok(None);
+        }
+        self.install(new).map(Some)
+    }
+
+    fn install(&self, new: ClusterConfig) -> Result<Arc<ClusterConfig>, SetError> {
         if new.nodes.is_empty() {
             return Err(SetError::Invalid("the node list is empty".to_string()));
         }
@@ -288,5 +301,21 @@ mod tests {
         assert!(matches!(s.set(b"6\n \n"), Err(SetError::Invalid(_))));
         assert_eq!(s.set(b"6\nh|1.2.3.4|2\n").unwrap().nodes[0].port, 2);
         assert_eq!(s.get().unwrap().version, 6);
+        // A reload of the same list changes nothing; a new one needs a higher version.
+        let same = (*s.get().unwrap()).clone();
+        assert_eq!(s.reload(same.clone()), Ok(None));
+        let moved = ClusterConfig {
+            nodes: vec![node("h", "1.2.3.4", 3)],
+            ..same
+        };
+        assert!(matches!(
+            s.reload(moved.clone()),
+            Err(SetError::Stale { given: 6, .. })
+        ));
+        let next = ClusterConfig {
+            version: 7,
+            ..moved
+        };
+        assert_eq!(s.reload(next).unwrap().unwrap().version, 7);
     }
 }

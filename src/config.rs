@@ -128,6 +128,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// `-o cluster_config_set` / `[cluster] allow_set`: accept `config set cluster`.
     pub cluster_config_set: bool,
+    /// `--config`: the file the settings were read from (SIGHUP re-reads its `[cluster]`).
+    pub config_file: Option<PathBuf>,
     /// `-o admin_listen=[IP:]PORT` / `[admin] listen`: the HTTP admin listener (Prometheus
     /// metrics at `/metrics`, `/health`); a bare port binds 127.0.0.1. Off when `None`.
     pub admin_listen: Option<SocketAddr>,
@@ -164,6 +166,7 @@ impl Default for Config {
             tls_opts: Vec::new(),
             cluster: None,
             cluster_config_set: false,
+            config_file: None,
             admin_listen: None,
             warnings: Vec::new(),
         }
@@ -988,7 +991,15 @@ pub fn parse_args(args: &[String]) -> Result<Command, ConfigError> {
         Some(path) => Some(load_file(path)?),
         None => None,
     };
-    Ok(Command::Run(Box::new(build(file, st.layer)?)))
+    let mut cfg = build(file, st.layer)?;
+    cfg.config_file = st.config_file;
+    Ok(Command::Run(Box::new(cfg)))
+}
+
+/// Re-reads the `[cluster]` node list of a config file (on SIGHUP). The whole file must
+/// still be valid; `Ok(None)` when it has no node list.
+pub fn read_cluster(path: &Path) -> Result<Option<ClusterConfig>, ConfigError> {
+    Ok(load_file(path)?.cluster)
 }
 
 fn unexpected(arg: &str) -> ConfigError {

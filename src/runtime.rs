@@ -160,16 +160,8 @@ impl Server {
             return Ok(());
         }
         let shared = &self.shared;
-        if let Some(tls) = shared.tls.clone() {
-            reload_on_sighup(tls, shared.clone())?;
-        } else {
-            // memcached keeps running on SIGHUP; so does tessera (nothing to reload).
-            signal_hook::flag::register(
-                signal_hook::consts::SIGHUP,
-                Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            )
-            .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
-        }
+        // memcached keeps running on SIGHUP; tessera re-reads what it can.
+        reload_on_sighup(shared.clone())?;
         stop_on_signals(shared.clone())?;
         self.signals = true;
         Ok(())
@@ -307,27 +299,75 @@ pub fn exit_now(shared: &Shared, code: i32) -> ! {
 }
 
 /// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
-fn reload_on_sighup(tls: Arc<crate::tls::TlsContext>, shared: Arc<Shared>) -> Result<(), RunError> {
+fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), RunError> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
         .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
     std::thread::Builder::new()
         .name("tessera-sighup".into())
         .spawn(move || {
             for _ in signals.forever() {
-                match tls.reload() {
-                    Ok(()) => {
-                        if shared.verbose() > 0 {
-                            eprintln!("tessera: certificates reloaded (SIGHUP)");
+                if let Some(tls) = &shared.tls {
+                    match tls.reload() {
+                        Ok(()) => {
+                            if shared.verbose() > 0 {
+                                eprintln!("tessera: certificates reloaded (SIGHUP)");
+                            }
                         }
+                        Err(e) => eprintln!(
+                            "tessera: SIGHUP certificate reload failed, keeping the old \
+                             certificate: {e}"
+                        ),
                     }
-                    Err(e) => eprintln!(
-                        "tessera: SIGHUP certificate reload failed, keeping the old certificate: {e}"
-                    ),
+                }
+                if let Some(path) = &shared.config.config_file {
+                    reload_cluster(&shared, path);
                 }
             }
         })
         .map_err(|e| RunError::Executor(format!("cannot start the SIGHUP thread: {e}")))?;
     Ok(())
+}
+
+/// SIGHUP: the config file's `[cluster]` list replaces the one held when it changed and
+/// its version went up. Nothing else in the file is re-read.
+fn reload_cluster(shared: &Shared, path: &std::path::Path) {
+    use crate::cluster::SetError;
+    let file = path.display();
+    let new = match crate::config::read_cluster(path) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            if shared.cluster.get().is_some() {
+                eprintln!(
+                    "tessera: SIGHUP: {file} has no [cluster] nodes now; keeping the list held \
+                     (a list is replaced, never removed, while running)"
+                );
+            }
+            return;
+        }
+        Err(e) => {
+            eprintln!("tessera: SIGHUP: cannot re-read the cluster list, keeping the old one: {e}");
+            return;
+        }
+    };
+    match shared.cluster.reload(new) {
+        Ok(Some(c)) => eprintln!(
+            "tessera: SIGHUP: cluster list from {file}: version {}, {} node(s)",
+            c.version,
+            c.nodes.len()
+        ),
+        Ok(None) => {
+            if shared.verbose() > 0 {
+                eprintln!("tessera: SIGHUP: cluster list in {file} unchanged");
+            }
+        }
+        Err(SetError::Stale { given, current }) => eprintln!(
+            "tessera: SIGHUP: the [cluster] list in {file} changed but its version {given} is \
+             not above the current {current}: not applied (raise the version)"
+        ),
+        Err(SetError::Invalid(e)) => {
+            eprintln!("tessera: SIGHUP: [cluster] in {file} not applied: {e}")
+        }
+    }
 }
 
 /// SIGTERM, SIGINT and SIGUSR1 (memcached's graceful-shutdown signal) begin a graceful

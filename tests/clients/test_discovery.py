@@ -18,6 +18,7 @@ Environment: TESSERA_BIN; TESSERA_CLUSTER_REQUIRED=1 fails instead of skipping w
 django-elastipymemcache is missing (tools/test.sh installs it).
 """
 
+import signal
 import socket
 import time
 
@@ -175,3 +176,43 @@ def test_bad_updates_are_refused(cluster, procs, tmp_path):
     assert config_set(ro.port, node_list(9, one)) == \
         b"CLIENT_ERROR config set not allowed (start with -o cluster_config_set)\r\n"
     assert command(ro.port, b"config get cluster\r\n").startswith(b"CONFIG cluster 0 ")
+
+
+def wait_for(pred, what):
+    """Polls pred() (bounded: DISCOVERY_WAIT seconds)."""
+    deadline = time.monotonic() + DISCOVERY_WAIT
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    pytest.fail(what)
+
+
+def test_sighup_rereads_the_cluster_table(cluster, tmp_path):
+    nodes, endpoint = cluster
+    conf = tmp_path / "endpoint.toml"
+    listed = ", ".join(f'"node{i + 1}.tessera.test|127.0.0.1|{n.port}"'
+                       for i, n in enumerate(nodes[:2]))
+    # Changed nodes, same version: refused, with a log line that says why.
+    conf.write_text(f"[cluster]\nversion = 1\nnodes = [{listed}]\nallow_set = true\n")
+    endpoint.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "version 1 is not above the current 1: not applied" in endpoint.output(),
+             f"no refusal logged:\n{endpoint.output()}")
+    assert settings(endpoint.port)["cluster_nodes"] == "3"
+    # A broken file: refused, the list stays.
+    conf.write_text("[cluster]\nversion = 2\nnodes = [\"no-port\"]\n")
+    endpoint.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "cannot re-read the cluster list, keeping the old one" in endpoint.output(),
+             f"no error logged:\n{endpoint.output()}")
+    assert settings(endpoint.port)["cluster_config_version"] == "1"
+    # A higher version: taken.
+    conf.write_text(f"[cluster]\nversion = 2\nnodes = [{listed}]\nallow_set = true\n")
+    endpoint.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: settings(endpoint.port)["cluster_config_version"] == "2",
+             f"the new list was not taken:\n{endpoint.output()}")
+    assert settings(endpoint.port)["cluster_nodes"] == "2"
+    assert "cluster list from" in endpoint.output()
+    payload = node_list(2, list(enumerate(nodes[:2], 1)))
+    assert command(endpoint.port, b"config get cluster\r\n") == \
+        b"CONFIG cluster 0 %d\r\n%s\r\nEND\r\n" % (len(payload), payload)
+    endpoint.check_running()
