@@ -31,15 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "compare.sh: nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
+. bench/lib.sh  # free_port, wait_port
 
 server_pin=()
 client_pin=()

@@ -11,8 +11,7 @@ REQUESTS=${REQUESTS:-1000000}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; return 1; }
+. bench/lib.sh  # free_port, wait_port
 user_args=(); [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
 echo "| -m (MB) | server | items held | hit ratio |"
 echo "|---|---|---|---|"

@@ -1,0 +1,18 @@
+# shellcheck shell=bash
+# Helpers the bench scripts share; they source it after cd to the repository root:
+#   . bench/lib.sh
+
+# A free loopback port (bound, then released).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT: waits up to 10 s until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$(basename "$0"): nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
