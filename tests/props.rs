@@ -23,6 +23,9 @@
 
 use std::collections::HashMap;
 
+mod common;
+use common::run_parts;
+
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::RngSeed;
@@ -720,18 +723,6 @@ fn parse_stream(buf: &[u8], limits: &Limits) -> Result<(), String> {
             }
         }
     }
-}
-
-/// Feeds `parts` to a session one after another, processing after each; all output, and
-/// whether the session asked to close.
-fn run_parts(ctx: &Ctx, session: &mut Session, parts: &[&[u8]]) -> (Vec<u8>, bool) {
-    let mut all = Vec::new();
-    for part in parts {
-        if session.feed_standalone(ctx, part, &mut all) {
-            return (all, true);
-        }
-    }
-    (all, false)
 }
 
 /// A fresh single-shard server fed `input` cut at `cuts` (sorted offsets).

@@ -32,18 +32,6 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// Feeds `parts` one after another, processing after each, and returns all output and
-/// whether the session asked to close.
-fn run_parts(ctx: &Ctx, session: &mut Session, parts: &[&[u8]]) -> (Vec<u8>, bool) {
-    let mut all = Vec::new();
-    for part in parts {
-        if session.feed_standalone(ctx, part, &mut all) {
-            return (all, true);
-        }
-    }
-    (all, false)
-}
-
 /// Split points for a payload: all of them when small; otherwise the boundaries around
 /// every CR/LF/space in the first and last 4 KiB plus 64 evenly spread ones.
 fn split_points(len: usize, payload: &[u8]) -> Vec<usize> {

@@ -391,3 +391,19 @@ pub fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
     let _ = s.read_to_end(&mut buf);
     buf
 }
+
+/// Feeds `parts` to a session one after another, processing after each; all output, and
+/// whether the session asked to close.
+pub fn run_parts(
+    ctx: &tessera::net::session::Ctx,
+    session: &mut tessera::net::session::Session,
+    parts: &[&[u8]],
+) -> (Vec<u8>, bool) {
+    let mut all = Vec::new();
+    for part in parts {
+        if session.feed_standalone(ctx, part, &mut all) {
+            return (all, true);
+        }
+    }
+    (all, false)
+}
