@@ -34,7 +34,7 @@ use tessera::net::session::{Ctx, Session};
 use tessera::protocol::meta::{MetaCmd, MetaFlags, MetaRequest, base64_decode};
 use tessera::protocol::{Limits, Parsed, Request, text};
 use tessera::server::{MEMCACHED_VERSION, Shared};
-use tessera::shard::{KeyOp, Shard, hash_key};
+use tessera::shard::{KeyOp, Shard, hash_key, key_ops};
 use tessera::store::clock::unix_now;
 use tessera::store::{Clock, RelTime, StoreMode};
 
@@ -1802,63 +1802,15 @@ fn shard_exec(shard: &Shard, clock: &Clock, bytes: &[u8], now: i64) -> Vec<u8> {
         }
     }
     match req {
-        Request::Get { cas, exptime, keys } => {
-            for key in keys.iter() {
-                one(
-                    shard,
-                    now,
-                    KeyOp::Get {
-                        key,
-                        cas,
-                        touch: exptime,
-                    },
-                    false,
-                    &mut out,
-                );
+        Request::Get { .. }
+        | Request::Store { .. }
+        | Request::Arith { .. }
+        | Request::Touch { .. }
+        | Request::Delete { .. } => {
+            key_ops(&req, |op, noreply| one(shard, now, op, noreply, &mut out));
+            if matches!(req, Request::Get { .. }) {
+                out.extend_from_slice(b"END\r\n");
             }
-            out.extend_from_slice(b"END\r\n");
-        }
-        Request::Store {
-            mode,
-            key,
-            flags,
-            exptime,
-            data,
-            cas,
-            noreply,
-        } => one(
-            shard,
-            now,
-            KeyOp::Store {
-                mode,
-                key,
-                flags,
-                exptime,
-                data,
-                cas,
-            },
-            noreply,
-            &mut out,
-        ),
-        Request::Arith {
-            incr,
-            key,
-            delta,
-            noreply,
-        } => one(
-            shard,
-            now,
-            KeyOp::Arith { incr, key, delta },
-            noreply,
-            &mut out,
-        ),
-        Request::Touch {
-            key,
-            exptime,
-            noreply,
-        } => one(shard, now, KeyOp::Touch { key, exptime }, noreply, &mut out),
-        Request::Delete { key, noreply } => {
-            one(shard, now, KeyOp::Delete { key }, noreply, &mut out)
         }
         Request::FlushAll { delay, noreply } => {
             shard.flush_at(delay, now);

@@ -15,7 +15,7 @@ use crate::protocol::{self, Parsed, Reply, Request, StatsKind};
 use crate::server::{MEMCACHED_VERSION, Shared};
 use crate::shard::mesh::{BatchReply, Mesh, Payload, PeerGone};
 use crate::shard::meta::MetaOp;
-use crate::shard::{KeyOp, Shard, hash_key, owner};
+use crate::shard::{KeyOp, Shard, hash_key, key_ops, owner};
 
 /// What an executor gives each of its connections.
 #[derive(Debug, Clone)]
@@ -501,57 +501,17 @@ async fn handle(req: Request<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), 
         }
     };
     match req {
-        Request::Get { cas, exptime, keys } => {
-            for key in keys.iter() {
-                route(
-                    KeyOp::Get {
-                        key,
-                        cas,
-                        touch: exptime,
-                    },
-                    false,
-                    ctx,
-                    output,
-                );
+        Request::Get { .. }
+        | Request::Store { .. }
+        | Request::StoreTooLarge { .. }
+        | Request::Delete { .. }
+        | Request::Arith { .. }
+        | Request::Touch { .. } => {
+            key_ops(&req, |op, noreply| route(op, noreply, ctx, output));
+            if matches!(req, Request::Get { .. }) {
+                output.out.extend_from_slice(b"END\r\n");
             }
-            output.out.extend_from_slice(b"END\r\n");
         }
-        Request::Store {
-            mode,
-            key,
-            flags,
-            exptime,
-            data,
-            cas,
-            noreply,
-        } => route(
-            KeyOp::Store {
-                mode,
-                key,
-                flags,
-                exptime,
-                data,
-                cas,
-            },
-            noreply,
-            ctx,
-            output,
-        ),
-        Request::StoreTooLarge { mode, key, noreply } => {
-            route(KeyOp::TooLarge { mode, key }, noreply, ctx, output)
-        }
-        Request::Delete { key, noreply } => route(KeyOp::Delete { key }, noreply, ctx, output),
-        Request::Arith {
-            incr,
-            key,
-            delta,
-            noreply,
-        } => route(KeyOp::Arith { incr, key, delta }, noreply, ctx, output),
-        Request::Touch {
-            key,
-            exptime,
-            noreply,
-        } => route(KeyOp::Touch { key, exptime }, noreply, ctx, output),
         Request::FlushAll { delay, noreply } => {
             ctx.shard.stats.cmd_flush.incr();
             if ctx.shared.config.disable_flush_all {

@@ -10,6 +10,7 @@ pub mod meta;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::protocol::Request;
 use crate::stats::ShardStats;
 use crate::store::{ArithResult, Clock, Lookup, RelTime, Store, StoreMode, StoreResult};
 
@@ -24,6 +25,60 @@ pub fn hash_key(key: &[u8]) -> u64 {
 #[inline]
 pub fn owner(hash: u64, n: usize) -> usize {
     (((hash >> 32) * n as u64) >> 32) as usize
+}
+
+/// The keyed operations of a classic text request, in order: `f(op, noreply)` for each
+/// (one per key of a get). False, and no call, for any other request. A get's closing
+/// `END` is the caller's to write.
+pub fn key_ops<'a>(req: &Request<'a>, mut f: impl FnMut(KeyOp<&'a [u8]>, bool)) -> bool {
+    match *req {
+        Request::Get { cas, exptime, keys } => {
+            for key in keys.iter() {
+                f(
+                    KeyOp::Get {
+                        key,
+                        cas,
+                        touch: exptime,
+                    },
+                    false,
+                );
+            }
+        }
+        Request::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            data,
+            cas,
+            noreply,
+        } => f(
+            KeyOp::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+            },
+            noreply,
+        ),
+        Request::StoreTooLarge { mode, key, noreply } => f(KeyOp::TooLarge { mode, key }, noreply),
+        Request::Delete { key, noreply } => f(KeyOp::Delete { key }, noreply),
+        Request::Arith {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => f(KeyOp::Arith { incr, key, delta }, noreply),
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => f(KeyOp::Touch { key, exptime }, noreply),
+        _ => return false,
+    }
+    true
 }
 
 /// A keyed operation, generic over how its bytes are held: borrowed from a read buffer
