@@ -79,6 +79,26 @@ pub struct TlsSettings {
 const SESSION_CACHE_ENTRIES: usize = 64 * 1024;
 
 impl TlsSettings {
+    /// Settings for a directory `tessera certs` wrote: its server certificate and key, its
+    /// CA for client certificates (asked for, not required: `ssl_verify_mode=1`), kernel
+    /// TLS off, and memcached's defaults for the rest. For TLS run in memory (tests,
+    /// fuzzing), where no socket can move to kTLS.
+    pub fn for_dev_certs(dir: &Path) -> Result<TlsSettings, String> {
+        let file = |name: &str| dir.join(name).display().to_string();
+        let config = Config {
+            tls_enabled: true,
+            tls_opts: vec![
+                ("ssl_chain_cert".into(), file("server.pem")),
+                ("ssl_key".into(), file("server.key")),
+                ("ssl_ca_cert".into(), file("ca.pem")),
+                ("ssl_verify_mode".into(), "1".into()),
+                ("ssl_kernel_tls".into(), "off".into()),
+            ],
+            ..Config::default()
+        };
+        Ok(Self::from_config(&config)?.expect("TLS is enabled in this configuration"))
+    }
+
     /// The TLS settings of `config` (None when `-Z` is off), checked.
     pub fn from_config(config: &Config) -> Result<Option<TlsSettings>, String> {
         if !config.tls_enabled {

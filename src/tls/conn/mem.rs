@@ -168,8 +168,7 @@ mod tests {
     use rustls_pki_types::pem::PemObject;
 
     use super::{MemServer, MemState};
-    use crate::tls::ktls::KtlsMode;
-    use crate::tls::{MinVersion, TlsContext, TlsSettings, VerifyMode};
+    use crate::tls::{TlsContext, TlsSettings};
 
     /// A server configuration from `tessera certs` files, and a client that trusts its CA.
     fn configs() -> (Arc<ServerConfig>, ClientConfig) {
@@ -179,21 +178,8 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("tessera-mem-test-{}-{nanos:x}", std::process::id()));
         crate::tls::certs::generate(&dir, &[]).expect("certificates");
-        let ctx = TlsContext::new(TlsSettings {
-            chain_cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            key_der: false,
-            ca_cert: Some(dir.join("ca.pem")),
-            verify_mode: VerifyMode::Request,
-            min_version: MinVersion::Tls12,
-            ciphers: None,
-            wbuf_size: 16 * 1024,
-            session_cache: false,
-            kernel_tls: KtlsMode::Off,
-            ktls_record_limit: 0,
-            handshake_timeout: std::time::Duration::from_secs(10),
-        })
-        .expect("TLS context");
+        let settings = TlsSettings::for_dev_certs(&dir).expect("TLS settings");
+        let ctx = TlsContext::new(settings).expect("TLS context");
         let ca = std::fs::read(dir.join("ca.pem")).expect("ca.pem");
         let _ = std::fs::remove_dir_all(&dir);
         let mut roots = RootCertStore::empty();

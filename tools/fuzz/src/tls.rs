@@ -12,8 +12,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, Suppor
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tessera::tls::conn::mem::{MemServer, MemState};
-use tessera::tls::ktls::KtlsMode;
-use tessera::tls::{MinVersion, TlsContext, TlsSettings, VerifyMode};
+use tessera::tls::{TlsContext, TlsSettings};
 
 use crate::{Reader, chunks, split_schedule};
 
@@ -52,18 +51,8 @@ fn make_fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("tessera-fuzz-{}-{nanos:x}", std::process::id()));
     tessera::tls::certs::generate(&dir, &[]).expect("generate certificates");
     let settings = TlsSettings {
-        chain_cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        key_der: false,
-        ca_cert: Some(dir.join("ca.pem")),
-        verify_mode: VerifyMode::Request,
-        min_version: MinVersion::Tls12,
-        ciphers: None,
-        wbuf_size: 16 * 1024,
         session_cache: true,
-        kernel_tls: KtlsMode::Off,
-        ktls_record_limit: 0,
-        handshake_timeout: std::time::Duration::from_secs(10),
+        ..TlsSettings::for_dev_certs(&dir).expect("TLS settings")
     };
     let ctx = TlsContext::new(settings).expect("TLS context");
     let configs = ctx.current();
