@@ -20,7 +20,7 @@
 //! server is accepting, else 503 with the reason.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -56,11 +56,6 @@ const GAUGES: &[&str] = &[
     "ssl_userspace_connections",
     "time_since_server_cert_refresh",
 ];
-
-/// Binds the admin listener (on the main thread, so a bad address is a startup error).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
-}
 
 /// Serves the admin listener on a thread of its own for the life of the process.
 pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
@@ -430,15 +425,9 @@ pub fn metrics(shared: &Shared) -> String {
     f.header(m, "gauge", "seconds since each executor last ran its loop");
     for (i, h) in shared.heartbeats.iter().enumerate() {
         let at = h.load(Ordering::Relaxed);
-        let age = if at == 0 {
-            f64::INFINITY
-        } else {
-            now.saturating_sub(at) as f64 / 1e3
-        };
-        let age = if age.is_infinite() {
-            "+Inf".to_string()
-        } else {
-            age.to_string()
+        let age = match at {
+            0 => "+Inf".to_string(), // not started
+            at => (now.saturating_sub(at) as f64 / 1e3).to_string(),
         };
         f.sample(m, &format!("executor=\"{i}\""), age);
     }

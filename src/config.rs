@@ -1452,8 +1452,8 @@ fn file_to_layer(f: FileConfig, origin: &str) -> Result<Layer, ConfigError> {
     if let Some(c) = f.cluster {
         l.cluster_config_set = c.allow_set;
         match (c.version, c.nodes) {
-            (_, Some(nodes)) => {
-                let version = match c.version {
+            (version, Some(nodes)) => {
+                let version = match version {
                     Some(v) => int_in_range(&n("cluster.version"), v, 0, i64::MAX as u64)?,
                     None => 1,
                 };

@@ -136,7 +136,8 @@ impl Server {
         }
         let (admin, admin_addr) = match config.admin_listen {
             Some(addr) => {
-                let l = crate::admin::bind(addr).map_err(|e| RunError::Bind(addr, e))?;
+                // Bound here, on the main thread: a bad address is a startup error.
+                let l = std::net::TcpListener::bind(addr).map_err(|e| RunError::Bind(addr, e))?;
                 let real = l.local_addr().map_err(|e| RunError::Bind(addr, e))?;
                 (Some(l), Some(real))
             }
