@@ -250,44 +250,10 @@ impl Reply {
     }
 }
 
-/// Where a storage command's data block stands in the buffer.
-#[derive(Debug)]
-pub(crate) enum DataBlock<'a> {
-    /// Not all of it has arrived.
-    Incomplete,
-    /// It is not followed by `\r\n`: `CLIENT_ERROR bad data chunk`; memcached still
-    /// consumes the `vlen + 2` bytes it read.
-    Bad {
-        /// Bytes used up to the end of the (bad) block.
-        consumed: usize,
-    },
-    /// The data, and the bytes used up to the end of its `\r\n`.
-    Ok {
-        /// The value.
-        data: &'a [u8],
-        /// Bytes used.
-        consumed: usize,
-    },
-}
-
-/// Finds the `vlen`-byte data block that follows a command line ending at `line_end`.
-pub(crate) fn data_block(buf: &[u8], line_end: usize, vlen: usize) -> DataBlock<'_> {
-    let need = line_end + vlen + 2;
-    if buf.len() < need {
-        DataBlock::Incomplete
-    } else if &buf[line_end + vlen..need] != b"\r\n" {
-        DataBlock::Bad { consumed: need }
-    } else {
-        DataBlock::Ok {
-            data: &buf[line_end..line_end + vlen],
-            consumed: need,
-        }
-    }
-}
-
 /// The request a storage-like command makes once its `vlen`-byte data block (after the
-/// line ending at `line_end`) is in: `make(data)`; a block not followed by `\r\n` is
-/// `CLIENT_ERROR bad data chunk` (suppressed by `noreply`).
+/// line ending at `line_end`) is in: `make(data)`. Not all of it yet: incomplete. Not
+/// followed by `\r\n`: `CLIENT_ERROR bad data chunk` (suppressed by `noreply`), and, as in
+/// memcached, the `vlen + 2` bytes read are consumed all the same.
 pub(crate) fn with_data_block<'a>(
     buf: &'a [u8],
     line_end: usize,
@@ -295,19 +261,22 @@ pub(crate) fn with_data_block<'a>(
     noreply: bool,
     make: impl FnOnce(&'a [u8]) -> Request<'a>,
 ) -> Parsed<'a> {
-    match data_block(buf, line_end, vlen) {
-        DataBlock::Incomplete => Parsed::Incomplete,
-        DataBlock::Bad { consumed } => Parsed::Error {
-            consumed,
+    let need = line_end + vlen + 2;
+    if buf.len() < need {
+        Parsed::Incomplete
+    } else if &buf[line_end + vlen..need] != b"\r\n" {
+        Parsed::Error {
+            consumed: need,
             reply: Reply::BadDataChunk,
             noreply,
             swallow: 0,
-        },
-        DataBlock::Ok { data, consumed } => Parsed::Done {
-            consumed,
-            req: make(data),
+        }
+    } else {
+        Parsed::Done {
+            consumed: need,
+            req: make(&buf[line_end..line_end + vlen]),
             swallow: 0,
-        },
+        }
     }
 }
 
