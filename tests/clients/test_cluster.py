@@ -40,6 +40,7 @@ from pymemcache.client.base import Client
 
 # The process helpers test_tls.py defines (binary path, free ports, terminate-then-kill).
 from test_tls import (
+    RUNNING,
     START_TIMEOUT,
     TIMEOUT,
     _die_with_parent,
@@ -79,6 +80,7 @@ class Proc:
             self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             preexec_fn=_die_with_parent,
         )
+        RUNNING.append(self)
 
     def output(self):
         try:
@@ -94,6 +96,8 @@ class Proc:
     def stop(self):
         stop_process(self.proc)
         self.log.close()
+        if self in RUNNING:
+            RUNNING.remove(self)
 
 
 class Tessera(Proc):

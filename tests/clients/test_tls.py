@@ -230,6 +230,21 @@ def assert_works(result):
 # ------------------------------------------------------------------ servers
 
 
+# Every server (or other process) a test started and has not stopped yet: conftest.py adds
+# each one's state and log to the report of a failed test.
+RUNNING = []
+
+
+def describe(p):
+    """A started process's command, whether it still runs, and the end of its log."""
+    code = p.proc.poll()
+    state = "still running" if code is None else f"exited with code {code}"
+    log = p.output()
+    if len(log) > 8000:
+        log = "[...]\n" + log[-8000:]
+    return f"$ {' '.join(str(a) for a in p.args)}\n({state})\n{log}"
+
+
 def stop_process(proc):
     """SIGTERM (a graceful shutdown), then SIGKILL if it is still running after 5 s."""
     if proc.poll() is None:
@@ -250,8 +265,14 @@ class Server:
             args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             preexec_fn=_die_with_parent,
         )
+        RUNNING.append(self)
         self.stats_ctx = stats_ctx  # None: plaintext stats connection
-        self.ports = self._wait_listening()
+        try:
+            self.ports = self._wait_listening()
+        except BaseException:
+            # (the failure carries the output; the fixture never saw this server)
+            self.stop()
+            raise
         self.stats_port = self.ports[0]
 
     def output(self):
@@ -315,6 +336,8 @@ class Server:
     def stop(self):
         stop_process(self.proc)
         self.log.close()
+        if self in RUNNING:
+            RUNNING.remove(self)
 
 
 @pytest.fixture
