@@ -183,10 +183,24 @@ def test_metrics_match_the_traffic(tls_server):
         assert value(m, "tessera_executor_heartbeat_age_seconds", executor=str(i)) < 60
 
 
+def wait_healthy(port):
+    """/health's answer once it is 200, or its last answer after START_TIMEOUT. Right after
+    the listening line the executors may not have run their first loop: until then /health
+    is 503 "executor N has not started", and nothing else."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        status, _, body = request(port, "GET", "/health")
+        if status == 200 or time.monotonic() > deadline:
+            return status, body
+        assert status == 503 and re.fullmatch(
+            rb"unhealthy: executor \d has not started(; executor \d has not started)?\n",
+            body), body
+        time.sleep(0.02)
+
+
 def test_endpoints(tls_server):
     srv, port, _ = tls_server
-    status, _, body = request(port, "GET", "/health")
-    assert (status, body) == (200, b"ok: 2 executor(s) running\n")
+    assert wait_healthy(port) == (200, b"ok: 2 executor(s) running\n")
     status, headers, body = request(port, "HEAD", "/metrics")
     assert status == 200 and body == b"" and int(headers["Content-Length"]) > 1000
     assert request(port, "GET", "/nope")[0] == 404
