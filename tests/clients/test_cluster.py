@@ -44,6 +44,7 @@ from test_tls import (
     START_TIMEOUT,
     TIMEOUT,
     _die_with_parent,
+    assert_no_crash,
     free_ports,
     stop_process,
     tessera_bin,
@@ -147,6 +148,7 @@ def procs():
         except Exception as e:  # stop the others all the same
             errors.append(f"{p.name}: {e!r}")
     assert not errors, errors
+    assert_no_crash(started)
 
 
 @pytest.fixture

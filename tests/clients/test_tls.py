@@ -245,6 +245,33 @@ def describe(p):
     return f"$ {' '.join(str(a) for a in p.args)}\n({state})\n{log}"
 
 
+# How a crash shows: killed by one of these signals, or one of these in the log (a Rust
+# panic, an AddressSanitizer report, glibc's heap checks).
+CRASH_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+CRASH_MARKS = ("panicked at", "AddressSanitizer", "malloc(): ", "free(): ", "double free",
+               "tcache_thread_shutdown()")
+
+
+def crash(p):
+    """Why a stopped process counts as crashed, or None. A SIGKILL after the grace time, or
+    an exit status a test asked for, is not a crash."""
+    code = p.proc.poll()
+    if code is not None and code < 0 and -code in CRASH_SIGNALS:
+        return f"killed by {signal.Signals(-code).name}"
+    out = p.output()
+    for mark in CRASH_MARKS:
+        if mark in out:
+            return f"its log has {mark!r}"
+    return None
+
+
+def assert_no_crash(procs):
+    """Fails (at fixture teardown) if any of the stopped processes crashed, at any point of
+    the test, shutdown included."""
+    crashed = [f"{describe(p)}\n-> crashed: {why}" for p in procs if (why := crash(p))]
+    assert not crashed, "\n\n".join(crashed)
+
+
 def stop_process(proc):
     """SIGTERM (a graceful shutdown), then SIGKILL if it is still running after 5 s."""
     if proc.poll() is None:
@@ -376,6 +403,7 @@ def start_server(bin_path, ca1, ca2, tmp_path):
     yield factory
     for srv in servers:
         srv.stop()
+    assert_no_crash(servers)
 
 
 # ------------------------------------------------------------------ (a) pymemcache
