@@ -70,14 +70,11 @@ stop_servers() {
         fi
         wait "$pid" 2>/dev/null || true
     done
-    # A crash at any point, shutdown included, fails the run (a Rust panic, an
-    # AddressSanitizer report, glibc's heap checks).
-    for log in "${SERVER_LOGS[@]}"; do
-        if grep -qE 'panicked at|AddressSanitizer|malloc\(\): |free\(\): |double free|tcache_thread_shutdown' "$log" 2>/dev/null; then
-            echo "error: $(basename "$log") shows a crash" >&2
-            [ "$rc" -ne 0 ] || rc=1
-        fi
-    done
+    # A crash at any point, shutdown included, fails the run (crashes.py: a Rust panic,
+    # an AddressSanitizer report, glibc's heap checks; the marks the pytest fixtures use).
+    if [ "${#SERVER_LOGS[@]}" -gt 0 ] && ! python3 "$HERE/crashes.py" "${SERVER_LOGS[@]}"; then
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ]; then
         for log in "${SERVER_LOGS[@]}"; do
             if [ -s "$log" ]; then

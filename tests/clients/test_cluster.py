@@ -33,21 +33,19 @@ import socket
 import struct
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from pymemcache.client.base import Client
 
-# The process helpers test_tls.py defines (binary path, free ports, terminate-then-kill).
+# The process helpers test_tls.py defines (binary path, free ports, started processes).
 from test_tls import (
-    RUNNING,
     START_TIMEOUT,
     TIMEOUT,
-    _die_with_parent,
+    Proc,
     assert_no_crash,
     free_ports,
-    stop_process,
     tessera_bin,
+    wait_listening,
 )
 
 N_KEYS = 3000
@@ -69,38 +67,6 @@ def missing(what):
     pytest.skip(what)
 
 
-class Proc:
-    """A started process with its output in a log file."""
-
-    def __init__(self, name, args, log_path):
-        self.name = name
-        self.args = [str(a) for a in args]
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            preexec_fn=_die_with_parent,
-        )
-        RUNNING.append(self)
-
-    def output(self):
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def check_running(self):
-        if self.proc.poll() is not None:
-            pytest.fail(f"{self.name} exited (code {self.proc.returncode}): "
-                        f"{' '.join(self.args)}\n{self.output()}")
-
-    def stop(self):
-        stop_process(self.proc)
-        self.log.close()
-        if self in RUNNING:
-            RUNNING.remove(self)
-
-
 class Tessera(Proc):
     def __init__(self, name, log_path, extra=()):
         super().__init__(name, [tessera_bin(), "-p", "0", "-l", "127.0.0.1", "-U", "0",
@@ -109,17 +75,7 @@ class Tessera(Proc):
 
     def wait_port(self):
         """Reads the port (-p 0) from the listening line, waiting for it (bounded)."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            for line in self.output().splitlines():
-                if ": listening on " in line:
-                    addr = line.split(": listening on ", 1)[1].split(",")[0].strip()
-                    self.port = int(addr.rsplit(":", 1)[1])
-                    return
-            self.check_running()
-            time.sleep(0.02)
-        pytest.fail(f"{self.name} printed no listening line in {START_TIMEOUT} s:\n"
-                    f"{self.output()}")
+        self.port = wait_listening(self)[0]
 
 
 def wait_accepting(proc, port):

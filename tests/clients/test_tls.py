@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from crashes import CRASH_SIGNALS, log_crash
 from pymemcache.client.base import Client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -245,24 +246,14 @@ def describe(p):
     return f"$ {' '.join(str(a) for a in p.args)}\n({state})\n{log}"
 
 
-# How a crash shows: killed by one of these signals, or one of these in the log (a Rust
-# panic, an AddressSanitizer report, glibc's heap checks).
-CRASH_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
-CRASH_MARKS = ("panicked at", "AddressSanitizer", "malloc(): ", "free(): ", "double free",
-               "tcache_thread_shutdown()")
-
-
 def crash(p):
     """Why a stopped process counts as crashed, or None. A SIGKILL after the grace time, or
     an exit status a test asked for, is not a crash."""
     code = p.proc.poll()
     if code is not None and code < 0 and -code in CRASH_SIGNALS:
         return f"killed by {signal.Signals(-code).name}"
-    out = p.output()
-    for mark in CRASH_MARKS:
-        if mark in out:
-            return f"its log has {mark!r}"
-    return None
+    mark = log_crash(p.output())
+    return f"its log has {mark!r}" if mark else None
 
 
 def assert_no_crash(procs):
@@ -283,24 +274,19 @@ def stop_process(proc):
             proc.wait(timeout=5)
 
 
-class Server:
-    def __init__(self, args, log_path, stats_ctx):
-        self.args = args
+class Proc:
+    """A started process with its output in a log file, in RUNNING until stopped."""
+
+    def __init__(self, name, args, log_path):
+        self.name = name
+        self.args = [str(a) for a in args]
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             preexec_fn=_die_with_parent,
         )
         RUNNING.append(self)
-        self.stats_ctx = stats_ctx  # None: plaintext stats connection
-        try:
-            self.ports = self._wait_listening()
-        except BaseException:
-            # (the failure carries the output; the fixture never saw this server)
-            self.stop()
-            raise
-        self.stats_port = self.ports[0]
 
     def output(self):
         try:
@@ -308,20 +294,46 @@ class Server:
         except OSError:
             return ""
 
-    def _wait_listening(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            for line in self.output().splitlines():
-                if ": listening on " in line:
-                    addrs = line.split(": listening on ", 1)[1].split(",")
-                    return [int(a.strip().rsplit(":", 1)[1]) for a in addrs]
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"tessera exited during startup (code {self.proc.returncode}): "
-                    f"{' '.join(self.args)}\n{self.output()}"
-                )
-            time.sleep(0.02)
-        pytest.fail(f"tessera printed no listening line in {START_TIMEOUT} s:\n{self.output()}")
+    def check_running(self):
+        if self.proc.poll() is not None:
+            pytest.fail(f"{self.name} exited (code {self.proc.returncode}): "
+                        f"{' '.join(self.args)}\n{self.output()}")
+
+    def stop(self):
+        stop_process(self.proc)
+        self.log.close()
+        if self in RUNNING:
+            RUNNING.remove(self)
+
+
+def wait_listening(p):
+    """The ports of a tessera's listening line (-v), waiting for it (bounded)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        for line in p.output().splitlines():
+            if ": listening on " in line:
+                addrs = line.split(": listening on ", 1)[1].split(",")
+                return [int(a.strip().rsplit(":", 1)[1]) for a in addrs]
+        if p.proc.poll() is not None:
+            pytest.fail(
+                f"{p.name} exited during startup (code {p.proc.returncode}): "
+                f"{' '.join(p.args)}\n{p.output()}"
+            )
+        time.sleep(0.02)
+    pytest.fail(f"{p.name} printed no listening line in {START_TIMEOUT} s:\n{p.output()}")
+
+
+class Server(Proc):
+    def __init__(self, args, log_path, stats_ctx):
+        super().__init__("tessera", args, log_path)
+        self.stats_ctx = stats_ctx  # None: plaintext stats connection
+        try:
+            self.ports = wait_listening(self)
+        except BaseException:
+            # (the failure carries the output; the fixture never saw this server)
+            self.stop()
+            raise
+        self.stats_port = self.ports[0]
 
     @property
     def port(self):
@@ -359,12 +371,6 @@ class Server:
 
     def assert_alive(self):
         assert self.proc.poll() is None, f"tessera died (code {self.proc.returncode}):\n{self.output()}"
-
-    def stop(self):
-        stop_process(self.proc)
-        self.log.close()
-        if self in RUNNING:
-            RUNNING.remove(self)
 
 
 @pytest.fixture
