@@ -20,6 +20,10 @@ Source file syntax (cases.src) -- a superset of the output syntax:
                    close the connection (no sentinel is sent); must be the
                    last step of the case;
   'sleep MS'       sleep MS milliseconds between exchanges;
+  'cas literal'    (before the first step) record the cas uniques of this
+                   case's replies as they are, not as $CAS: for cases that
+                   set the cas unique themselves (meta flag E), where the
+                   number is the reply under test;
   'end'            ends the case.
 Macros in '>' payloads (a literal '$' must be written \\x24):
   $K               the case name (use it as key prefix: keys stay unique);
@@ -39,9 +43,10 @@ literal; the data block of a 'VA <size>' line is skipped.  No text-protocol
 reply line starts with these codes.
 
 Output header: chosen by --header (default 'auto': 'meta' when the --src
-file name starts with 'meta', else 'text').  The text header is the one
-tests/wire/text_cases.txt has always had; the meta header documents the
-meta cas rule above and the command that regenerates meta_cases.txt.
+file name starts with 'meta', else 'text').  The meta header also documents
+the meta cas rule above.  Both name the server as it names itself (its reply
+to `version`, asked on a connection of its own before the cases), the date of
+the recording (UTC) and the command that regenerates the table.
 """
 
 import argparse
@@ -68,10 +73,8 @@ RECV_CHUNK = 65536
 RUN_THRESHOLD = 64  # runs of >= this many identical [A-Za-z0-9] become $REPEAT
 
 HEADER = """\
-# memcached TEXT protocol conformance cases, recorded byte-exactly from
-# memcached 1.6.18 (`memcached -p PORT -l 127.0.0.1 -U 0 -t 1`, default -m/-I)
-# by tools/wirecases/record.py from tools/wirecases/cases.src.
-# DO NOT EDIT: regenerate with `python3 tools/wirecases/record.py`.
+# memcached TEXT protocol conformance cases, recorded byte-exactly
+@ORIGIN@
 #
 # Format (line oriented, '\\n' separated, no blank lines):
 #   # ...          comment line (ignored)
@@ -116,11 +119,8 @@ HEADER = """\
 
 META_HEADER = """\
 # memcached META protocol conformance cases (with some text commands mixed
-# in), recorded byte-exactly from memcached 1.6.18
-# (`memcached -p PORT -l 127.0.0.1 -U 0 -t 1`, default -m/-I)
-# by tools/wirecases/record.py from tools/wirecases/meta_cases.src.
-# DO NOT EDIT: regenerate with `python3 tools/wirecases/record.py
-#   --src tools/wirecases/meta_cases.src --out tests/wire/meta_cases.txt`.
+# in), recorded byte-exactly
+@ORIGIN@
 #
 # Format (line oriented, '\\n' separated, no blank lines):
 #   # ...          comment line (ignored)
@@ -160,8 +160,10 @@ META_HEADER = """\
 #   - a "VALUE <key> <flags> <bytes> <cas>" line (text gets/gats), or
 #   - a meta reply line "VA <size> <flags>*", "HD <flags>*", "NS <flags>*",
 #     "EX <flags>*" or "NF <flags>*", where it is the number of a 'c' return
-#     flag, written "c$CAS" (e.g. "HD c$CAS", "VA 3 f0 c$CAS").  Exception:
-#     "c0" (what 1.6.18 returns for 'c' on NS/EX/NF) is literal, never $CAS.
+#     flag, written "c$CAS" (e.g. "HD c$CAS", "VA 3 f0 c$CAS").  Exceptions:
+#     "c0" (what memcached returns for 'c' on NS/EX/NF) is literal, never
+#     $CAS; and a case whose source says 'cas literal' (it sets the cas
+#     unique itself with the E flag) has every cas unique recorded literally.
 # The replayer remembers it.  In a '>' line, $CAS is replaced by the cas
 # unique of the most recent such VALUE line or 'c' token received in this case
 # (the last one of a reply wins), e.g. "ms k 1 C$CAS", "md k C$CAS".
@@ -172,8 +174,17 @@ META_HEADER = """\
 # without expiry (always "t-1"); 'l' (seconds since last access) is only
 # requested in the same send as the command that stored/accessed the item (so
 # it is "l0" unless the server's clock ticks inside that one send).
-# The 'me' (meta debug) hit line is server-specific and not recorded; see the
-# comment in the me_* group.
+# The 'me' (meta debug) hit line is server-specific and not recorded.
+"""
+
+ORIGIN = """\
+# on {date} (UTC) from the server whose `version` reply is
+#   {version}
+# (`memcached -p PORT -l 127.0.0.1 -U 0 -t 1`, default -m/-I)
+# by tools/wirecases/record.py from {src}.
+# DO NOT EDIT: regenerate with the same server:
+#   python3 tools/wirecases/record.py --memcached PATH \\
+#       --src {src} --out {out}
 """
 
 
@@ -288,6 +299,11 @@ def parse_src(path):
             cur = (name, [])
             continue
         name, steps = cur
+        if line == "cas literal":
+            if steps:
+                raise CaseError(f"{where}: 'cas literal' must come before the first step")
+            steps.append(["cas_literal"])
+            continue
         if len(steps) > MAX_STEPS_PER_CASE:
             raise CaseError(f"{where}: too many steps")
         if steps and steps[-1][0] == "send" and steps[-1][2]:
@@ -501,13 +517,31 @@ def read_until_eof(sock, deadline):
     raise CaseError("recv loop bound exceeded")
 
 
+def server_version(port):
+    """The server's own name for itself: its reply to `version`, without the CRLF."""
+    sock = connect(port, 5.0)
+    try:
+        sock.sendall(b"version\r\n")
+        reply, eof = read_until_suffix(sock, b"\r\n", time.monotonic() + 10.0)
+    finally:
+        sock.close()
+    if eof or not reply.startswith(b"VERSION "):
+        raise CaseError(f"unexpected reply to version: {reply[:200]!r}")
+    return reply[:-2].decode("ascii", "replace")
+
+
 def run_case(port, name, steps):
     """Returns the list of output lines for this case."""
     out = [f"case {name}"]
     last_cas = None
+    literal = False
     sock = connect(port, 5.0)
     try:
         for step in steps:
+            if step[0] == "cas_literal":
+                literal = True
+                out.append("# cas uniques recorded literally (set with E in this case)")
+                continue
             if step[0] == "sleep":
                 time.sleep(step[1] / 1000.0)
                 out.append(f"sleep {step[1]}")
@@ -539,7 +573,7 @@ def run_case(port, name, steps):
                 if eof:
                     raise CaseError(f"{name}: server closed unexpectedly after {data[-200:]!r}; mark the step 'closed'")
                 reply = data[:-len(SENTINEL_REPLY + PROBE_REPLY)]
-            rsegs, cas = split_cas(reply)
+            rsegs, cas = ([reply], None) if literal else split_cas(reply)
             if cas is not None:
                 last_cas = cas
             out.append("> " + encode_segments(segs))
@@ -573,10 +607,16 @@ def main():
         cmd += ["-u", "nobody"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lines = (META_HEADER if kind == "meta" else HEADER).rstrip("\n").split("\n")
     ncases = 0
     try:
         wait_for_server(port, proc)
+        origin = ORIGIN.format(
+            date=time.strftime("%Y-%m-%d", time.gmtime()),
+            version=server_version(port),
+            src=os.path.relpath(os.path.abspath(args.src), root),
+            out=os.path.relpath(os.path.abspath(args.out), root))
+        header = (META_HEADER if kind == "meta" else HEADER).replace("@ORIGIN@\n", origin)
+        lines = header.rstrip("\n").split("\n")
         for it in items:
             if it[0] == "comment":
                 lines.append("# " + it[1] if it[1] else "#")
