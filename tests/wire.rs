@@ -16,12 +16,16 @@ use tessera::net::session::{Ctx, Session};
 
 const RECORDED: &str = include_str!("wire/text_cases.txt");
 const RECORDED_META: &str = include_str!("wire/meta_cases.txt");
+/// Meta flags 1.6.18 lacks (E, md x), recorded from memcached 1.6.45.
+const RECORDED_META_1_6_45: &str = include_str!("wire/meta_cases_1_6_45.txt");
 const OVERRIDES: &str = include_str!("wire/tessera_overrides.txt");
 
-/// The recorded cases (text protocol, then meta) with tessera's documented deviations applied.
+/// The recorded cases (text protocol, then meta, then meta from 1.6.45) with tessera's
+/// documented deviations applied.
 fn cases() -> Vec<Case> {
     let mut cases = load_cases(RECORDED);
     cases.extend(load_cases(RECORDED_META));
+    cases.extend(load_cases(RECORDED_META_1_6_45));
     for o in load_cases(OVERRIDES) {
         let slot = cases
             .iter_mut()

@@ -340,6 +340,11 @@ impl Shard {
                     st.delete_misses.incr();
                     b"EX"
                 } else if f.invalidate {
+                    // x with I leaves an empty, stale item: a tombstone (protocol.txt; memcached
+                    // 1.6.45 does both, tests/wire/meta_cases_1_6_45.txt md_flag_x_with_invalidate).
+                    if f.remove_value {
+                        store.clear_value(idx);
+                    }
                     if let Some(ttl) = f.ttl {
                         store.set_exptime(idx, self.clock.exptime(ttl, now));
                     }

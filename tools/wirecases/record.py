@@ -183,7 +183,7 @@ ORIGIN = """\
 # (`memcached -p PORT -l 127.0.0.1 -U 0 -t 1`, default -m/-I)
 # by tools/wirecases/record.py from {src}.
 # DO NOT EDIT: regenerate with the same server:
-#   python3 tools/wirecases/record.py --memcached PATH \\
+#   python3 tools/wirecases/record.py --memcached PATH{header} \\
 #       --src {src} --out {out}
 """
 
@@ -614,7 +614,8 @@ def main():
             date=time.strftime("%Y-%m-%d", time.gmtime()),
             version=server_version(port),
             src=os.path.relpath(os.path.abspath(args.src), root),
-            out=os.path.relpath(os.path.abspath(args.out), root))
+            out=os.path.relpath(os.path.abspath(args.out), root),
+            header="" if args.header == "auto" else f" --header {args.header}")
         header = (META_HEADER if kind == "meta" else HEADER).replace("@ORIGIN@\n", origin)
         lines = header.rstrip("\n").split("\n")
         for it in items:
