@@ -28,7 +28,16 @@
 #       listener: Prometheus metrics scraped with prometheus_client's parser, /health).
 #       Needs nutcracker, pylibmc, django-elastipymemcache (tools/test.sh installs them):
 #       TESSERA_CLUSTER_REQUIRED=1 makes a missing one a failure, not a skip.
-# The servers and the proxy are stopped on exit, whatever happens.
+# Last, the servers and proxies are stopped (SIGTERM): the run fails when one of them was
+# killed by a crash signal (tests/clients/crashes.py: SIGABRT, SIGSEGV, SIGBUS, SIGILL,
+# SIGFPE, the rule of the pytest fixtures), has a crash mark in its log (a panic, a sanitizer
+# report, glibc's heap checks), needed SIGKILL (not gone 5 s after SIGTERM), or exited with
+# a non-zero code (tessera, memcached and tls_proxy.py exit 0 on SIGTERM). They are stopped
+# on any exit, whatever happens.
+# Environment: TESSERA_NO_SKIP=1 (tools/test.sh sets it) makes a skipped stage (TLS, cluster)
+# or a skipped pytest test a failure.
+# Exit: 0 passed (the last line says whether stages were SKIPPED); 1 failed; 2 usage or a
+# missing tool.
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -50,47 +59,106 @@ for tool in memccapable python3; do
 done
 
 WORK=$(mktemp -d)
+NO_SKIP=${TESSERA_NO_SKIP:-0}
+# The real interpreter for the processes started here: where `python3` is a shim that does
+# not exec python in place (pyenv here), $! of a background `python3 ...` is the shim's pid:
+# SIGTERM would reach only the shim, the proxy would keep running, and the exit status
+# checked below would be the shim's.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+# The crash rule (crashes.py, shared with the pytest fixtures): killed by one of these
+# signals, or a crash mark in the log.
+CRASH_SIGNALS=" $("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from crashes import CRASH_SIGNALS; print(" ".join(str(int(s)) for s in sorted(CRASH_SIGNALS)))' \
+    "$HERE") "
+# Every process started here (servers and proxies), by index: pid, name, log.
 SERVER_PIDS=()
+SERVER_NAMES=()
 SERVER_LOGS=()
 
+# track NAME PID LOG: stop_servers stops it and checks how it exited.
+track() {
+    SERVER_NAMES+=("$1")
+    SERVER_PIDS+=("$2")
+    SERVER_LOGS+=("$3")
+}
+
+# stop_servers [show]: SIGTERM to every process started so far, SIGKILL to any still running
+# 5 s later, then each one's exit is checked: it fails (returns 1, saying which process and
+# why) when one was killed by a crash signal, needed the SIGKILL, exited with a non-zero
+# code (tessera, memcached and tls_proxy.py exit 0 on SIGTERM), or has a crash mark in its
+# log. A crash at any point, shutdown included, fails the run. The end of every log is
+# shown on a failure, or with "show". The processes are forgotten afterwards.
+# shellcheck disable=SC2317  # also run by the EXIT trap
 stop_servers() {
-    local rc=$?
-    local pid
+    local show=${1:-} bad=0 i pid code why log
+    local -a killed=()
     for pid in "${SERVER_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${SERVER_PIDS[@]}"; do
+    for i in "${!SERVER_PIDS[@]}"; do
+        pid=${SERVER_PIDS[$i]}
         for _ in $(seq 50); do  # up to 5 s for a clean exit
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
+        killed[i]=0
         if kill -0 "$pid" 2>/dev/null; then
-            echo "server pid $pid did not exit on SIGTERM; sending SIGKILL" >&2
-            kill -9 "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || true
+            killed[i]=1
         fi
-        wait "$pid" 2>/dev/null || true
     done
-    # A crash at any point, shutdown included, fails the run (crashes.py: a Rust panic,
-    # an AddressSanitizer report, glibc's heap checks; the marks the pytest fixtures use).
-    if [ "${#SERVER_LOGS[@]}" -gt 0 ] && ! python3 "$HERE/crashes.py" "${SERVER_LOGS[@]}"; then
-        [ "$rc" -ne 0 ] || rc=1
+    for i in "${!SERVER_PIDS[@]}"; do
+        pid=${SERVER_PIDS[$i]} code=0 why=
+        wait "$pid" 2>/dev/null || code=$?
+        if [ "${killed[i]}" -eq 1 ]; then
+            why="did not exit within 5 s of SIGTERM (SIGKILL sent)"
+        elif [ "$code" -gt 128 ] && [[ "$CRASH_SIGNALS" == *" $((code - 128)) "* ]]; then
+            why="crashed: killed by SIG$(kill -l "$((code - 128))")"
+        elif [ "$code" -gt 128 ]; then
+            why="killed by SIG$(kill -l "$((code - 128))") (exit status $code), not a graceful stop"
+        elif [ "$code" -ne 0 ]; then
+            why="exited with code $code"
+        fi
+        if [ -n "$why" ]; then
+            echo "error: ${SERVER_NAMES[$i]} (pid $pid) $why" >&2
+            bad=1
+        fi
+    done
+    # The crash marks of crashes.py in each log (a Rust panic, an AddressSanitizer report,
+    # glibc's heap checks).
+    if [ "${#SERVER_LOGS[@]}" -gt 0 ] && ! "$PYTHON" "$HERE/crashes.py" "${SERVER_LOGS[@]}"; then
+        bad=1
     fi
-    if [ "$rc" -ne 0 ]; then
-        for log in "${SERVER_LOGS[@]}"; do
+    if [ "$bad" -eq 1 ] || [ -n "$show" ]; then
+        for i in "${!SERVER_LOGS[@]}"; do
+            log=${SERVER_LOGS[$i]}
             if [ -s "$log" ]; then
-                echo "--- last lines of server output ($(basename "$log")) ---" >&2
+                echo "--- last lines of the output of ${SERVER_NAMES[$i]} ($(basename "$log")) ---" >&2
                 tail -n 40 "$log" >&2
             fi
         done
     fi
+    SERVER_PIDS=() SERVER_NAMES=() SERVER_LOGS=()
+    return "$bad"
+}
+
+# shellcheck disable=SC2317  # run by the EXIT trap
+on_exit() {
+    local rc=$?
+    # after a failure, every process's log helps
+    if [ "$rc" -ne 0 ]; then
+        stop_servers show || true
+    else
+        stop_servers || rc=1
+    fi
     rm -rf "$WORK"
     exit "$rc"
 }
-trap stop_servers EXIT
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # start_server NAME [more server args...]: starts an instance, waits until it
@@ -102,15 +170,11 @@ start_server() {
     echo "starting $SERVER_BIN -p $PORT -l 127.0.0.1 -U 0 -t 2 ${EXTRA_ARGS[*]} $*"
     "$SERVER_BIN" -p "$PORT" -l 127.0.0.1 -U 0 -t 2 "${EXTRA_ARGS[@]}" "$@" >"$log" 2>&1 &
     pid=$!
-    SERVER_PIDS+=("$pid")
-    SERVER_LOGS+=("$log")
+    track "server '$name'" "$pid" "$log"
     for _ in $(seq 100); do  # up to 10 s
         if ! kill -0 "$pid" 2>/dev/null; then
-            local rc=0
-            wait "$pid" || rc=$?
-            echo "error: server '$name' exited during startup (exit code $rc); its output:" >&2
-            if [ -s "$log" ]; then cat "$log" >&2; else echo "  (no output)" >&2; fi
-            SERVER_LOGS=()  # already shown
+            # stop_servers says how it exited and shows its output
+            echo "error: server '$name' exited during startup" >&2
             exit 1
         fi
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -124,10 +188,10 @@ start_server() {
 }
 
 check_alive() {
-    local pid
-    for pid in "${SERVER_PIDS[@]}"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "error: server pid $pid died during $1" >&2
+    local i
+    for i in "${!SERVER_PIDS[@]}"; do
+        if ! kill -0 "${SERVER_PIDS[$i]}" 2>/dev/null; then
+            echo "error: ${SERVER_NAMES[$i]} (pid ${SERVER_PIDS[$i]}) died during $1" >&2
             exit 1
         fi
     done
@@ -165,12 +229,45 @@ run_memccapable() {
     return 1
 }
 
+# run_pytest TIMEOUT FILE...: one pytest run (the caller sets its environment), its output
+# shown; returns its exit code, or 1 when TESSERA_NO_SKIP=1 and a test was skipped (each
+# skip and its reason named).
+run_pytest() {
+    local secs=$1 out rc
+    shift
+    out=$(mktemp "$WORK/pytest.XXXXXX")
+    set +e
+    timeout "$secs" "$PYTHON" -m pytest -q -rs -p no:cacheprovider "$@" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" -eq 124 ] && echo "  (pytest timed out after $secs s)" >&2
+    if [ "$rc" -eq 0 ] && [ "$NO_SKIP" = 1 ] && grep -q '^SKIPPED \[' "$out"; then
+        echo "error: TESSERA_NO_SKIP=1 and pytest skipped tests:" >&2
+        grep '^SKIPPED \[' "$out" >&2
+        rc=1
+    fi
+    return "$rc"
+}
+
+# skip_stage WHAT REASON: a stage that cannot run against this server; a failure with
+# TESSERA_NO_SKIP=1.
+skip_stage() {
+    if [ "$NO_SKIP" = 1 ]; then
+        echo "error: $1: cannot run ($2), and TESSERA_NO_SKIP=1" >&2
+        status=1
+    else
+        echo "$1: SKIPPED: $2"
+        skipped=1
+    fi
+}
+
 start_server main
 PORT1=$PORT
 start_server second
 PORT2=$PORT
 
 status=0
+skipped=0
 
 echo
 echo "=== memccapable (ASCII protocol) against 127.0.0.1:$PORT1 ==="
@@ -181,12 +278,9 @@ check_alive memccapable
 
 echo
 echo "=== pytest tests/clients/test_pymemcache.py test_tools.py against 127.0.0.1:$PORT1 (+ :$PORT2) ==="
-set +e
+py_rc=0
 TESSERA_ADDR="127.0.0.1:$PORT1" TESSERA_ADDR2="127.0.0.1:$PORT2" \
-    timeout 400 python3 -m pytest -q -rs -p no:cacheprovider \
-    "$HERE/test_pymemcache.py" "$HERE/test_tools.py"
-py_rc=$?
-set -e
+    run_pytest 400 "$HERE/test_pymemcache.py" "$HERE/test_tools.py" || py_rc=$?
 if [ "$py_rc" -eq 0 ]; then
     echo "pytest: OK"
 else
@@ -199,9 +293,8 @@ echo
 echo "=== TLS stage ==="
 server_version=$(timeout 10 "$SERVER_BIN" -V 2>/dev/null | head -n 1 || true)
 if [[ "$server_version" != tessera* ]]; then
-    echo "TLS stage: SKIPPED: '$SERVER_BIN' is not tessera (-V: '${server_version:-?}');" \
-        "the TLS stage needs 'tessera certs' and tessera's TLS options"
-    tls_summary="TLS skipped (not tessera)"
+    skip_stage "TLS stage" "'$SERVER_BIN' is not tessera (-V: '${server_version:-?}'): the TLS stage needs 'tessera certs' and its TLS options"
+    tls_summary="TLS SKIPPED (not tessera)"
 else
     tls_summary="TLS FAILED"
     tls_ok=1
@@ -217,11 +310,10 @@ else
     # the plaintext -> TLS proxy, for memccapable (which has no TLS)
     proxy_log="$WORK/tls_proxy.log"
     echo "starting tools/tls_proxy.py --listen 127.0.0.1:0 --connect 127.0.0.1:$TLS_PORT"
-    python3 "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 \
+    "$PYTHON" "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 \
         --connect "127.0.0.1:$TLS_PORT" --cafile "$CERTS/ca.pem" >"$proxy_log" 2>&1 &
     proxy_pid=$!
-    SERVER_PIDS+=("$proxy_pid")
-    SERVER_LOGS+=("$proxy_log")
+    track "tls_proxy.py" "$proxy_pid" "$proxy_log"
     PROXY_PORT=
     for _ in $(seq 100); do  # up to 10 s
         if ! kill -0 "$proxy_pid" 2>/dev/null; then
@@ -250,12 +342,9 @@ else
         /*) tessera_bin=$SERVER_BIN ;;
         *) tessera_bin="$PWD/$SERVER_BIN" ;;
     esac
-    set +e
+    tls_py_rc=0
     TESSERA_BIN="$tessera_bin" \
-        timeout 400 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_tls.py" \
-        "$HERE/test_hostile.py"
-    tls_py_rc=$?
-    set -e
+        run_pytest 400 "$HERE/test_tls.py" "$HERE/test_hostile.py" || tls_py_rc=$?
     if [ "$tls_py_rc" -eq 0 ]; then
         echo "pytest test_tls.py test_hostile.py: OK"
         tls_py="OK"
@@ -277,18 +366,16 @@ else
     SOCK="$WORK/tessera.sock"
     unix_log="$WORK/server-unix.log"
     "$SERVER_BIN" -s "$SOCK" -a 700 -t 2 >"$unix_log" 2>&1 &
-    SERVER_PIDS+=("$!")
-    SERVER_LOGS+=("$unix_log")
+    track "server 'unix'" "$!" "$unix_log"
     for _ in $(seq 100); do  # up to 10 s
         [ -S "$SOCK" ] && break
         sleep 0.1
     done
     [ -S "$SOCK" ] || { echo "error: no unix socket at $SOCK within 10 s" >&2; exit 1; }
     relay_log="$WORK/unix_relay.log"
-    python3 "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 --connect-unix "$SOCK" \
+    "$PYTHON" "$REPO/tools/tls_proxy.py" --listen 127.0.0.1:0 --connect-unix "$SOCK" \
         >"$relay_log" 2>&1 &
-    SERVER_PIDS+=("$!")
-    SERVER_LOGS+=("$relay_log")
+    track "unix relay (tls_proxy.py)" "$!" "$relay_log"
     RELAY_PORT=
     for _ in $(seq 100); do
         RELAY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$relay_log" | head -n 1)
@@ -308,20 +395,17 @@ fi
 echo
 echo "=== cluster stage: pytest test_cluster.py (nutcracker, pylibmc), test_discovery.py, test_admin.py ==="
 if [[ "$server_version" != tessera* ]]; then
-    echo "cluster stage: SKIPPED: '$SERVER_BIN' is not tessera;" \
-        "test_cluster.py starts tessera instances of its own"
-    cluster_summary="cluster skipped (not tessera)"
+    skip_stage "cluster stage" "'$SERVER_BIN' is not tessera: test_cluster.py starts tessera instances of its own"
+    cluster_summary="cluster SKIPPED (not tessera)"
 else
     case "$SERVER_BIN" in
         /*) cluster_bin=$SERVER_BIN ;;
         *) cluster_bin="$PWD/$SERVER_BIN" ;;
     esac
-    set +e
+    cluster_rc=0
     TESSERA_BIN="$cluster_bin" TESSERA_CLUSTER_REQUIRED=1 \
-        timeout 300 python3 -m pytest -q -rs -p no:cacheprovider "$HERE/test_cluster.py" \
-        "$HERE/test_discovery.py" "$HERE/test_admin.py"
-    cluster_rc=$?
-    set -e
+        run_pytest 300 "$HERE/test_cluster.py" "$HERE/test_discovery.py" "$HERE/test_admin.py" \
+        || cluster_rc=$?
     if [ "$cluster_rc" -eq 0 ]; then
         echo "pytest test_cluster.py test_discovery.py test_admin.py: OK"
         cluster_summary="cluster (nutcracker, pylibmc, auto discovery, admin): OK"
@@ -334,11 +418,21 @@ else
 fi
 
 echo
-if [ "$status" -eq 0 ]; then
-    echo "client suite: all passed (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest OK;" \
-        "$tls_summary; $cluster_summary)"
+echo "=== stopping the servers and proxies: each must exit 0 on SIGTERM, without a crash ==="
+if stop_servers; then
+    stop_summary="servers stopped cleanly"
 else
-    echo "client suite: FAILED (memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest" \
-        "$([ "$py_rc" -eq 0 ] && echo OK || echo FAILED); $tls_summary; $cluster_summary)" >&2
+    stop_summary="servers FAILED at stop (above)"
+    status=1
+fi
+
+echo
+summary="memccapable $mcc_pass/$((mcc_pass + mcc_fail)), pytest $([ "$py_rc" -eq 0 ] && echo OK || echo FAILED); $tls_summary; $cluster_summary; $stop_summary"
+if [ "$status" -ne 0 ]; then
+    echo "client suite: FAILED ($summary)" >&2
+elif [ "$skipped" -eq 1 ]; then
+    echo "client suite: stages SKIPPED, the rest passed ($summary)"
+else
+    echo "client suite: all passed ($summary)"
 fi
 exit "$status"
