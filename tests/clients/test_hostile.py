@@ -10,6 +10,7 @@ Run by tests/clients/run_clients.sh with TESSERA_BIN set (see test_tls.py for fi
 """
 
 import os
+import select
 import socket
 import ssl
 import threading
@@ -19,6 +20,7 @@ import pytest
 
 from test_tls import (  # noqa: F401  (fixtures are used by name)
     TIMEOUT,
+    WAIT,
     BioConn,
     Conn,
     ServerClosed,
@@ -115,15 +117,20 @@ class Verifier(threading.Thread):
 
 
 def recv_until(sock, suffix):
-    """Bytes until they end with `suffix`, or (bytes, 'closed') at EOF."""
+    """Bytes until they end with `suffix`, or (bytes, 'closed') at a real close (EOF, a
+    reset); the server going silent with the connection open is a failure."""
     buf = b""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + WAIT
     while not buf.endswith(suffix):
-        assert time.monotonic() < deadline, f"no {suffix!r} in {TIMEOUT} s; got {buf[:200]!r}"
+        assert time.monotonic() < deadline, f"no {suffix!r} in {WAIT} s; got {buf[:200]!r}"
         try:
             chunk = sock.recv(65536)
         except (ConnectionResetError, ssl.SSLEOFError):
             chunk = b""
+        except TimeoutError:
+            raise AssertionError(
+                f"nothing for {sock.gettimeout()} s and no close: the server kept the "
+                f"connection open (waiting for {suffix[:40]!r}; got {buf[:200]!r})") from None
         if not chunk:
             return buf, "closed"
         buf += chunk
@@ -137,6 +144,10 @@ def play(sock, payload, expect):
             sock.sendall(payload)
         else:
             sock.sendall(payload + SENTINEL)
+    except TimeoutError:
+        # not a close: the server stopped reading and kept the connection open
+        raise AssertionError(f"sending timed out after {sock.gettimeout()} s: the server "
+                             "stopped reading but did not close the connection") from None
     except OSError as e:  # the server closed while we were still sending (ssl errors too)
         assert expect is CLOSE, repr(e)
         return
@@ -146,6 +157,14 @@ def play(sock, payload, expect):
     else:
         got, state = recv_until(sock, expect + b"END\r\n")
         assert state is None and got == expect + b"END\r\n", got[:200]
+
+
+def recv_or_eof(sock):
+    """Bytes from a raw socket, b"" at EOF or on a reset (both are the server's close)."""
+    try:
+        return sock.recv(4096)
+    except ConnectionResetError:
+        return b""
 
 
 def stats_delta(before, after, name):
@@ -272,7 +291,8 @@ def test_handshake_flood_and_slow_handshakes(start_server, ca1):
     """200 connections that never finish a handshake (silent, or a ClientHello cut short,
     or a byte at a time) are all closed at the handshake deadline and counted, while a TLS
     and a plaintext verifier keep working."""
-    srv, p_plain, p_tls = two_port_server(start_server, opts={"ssl_handshake_timeout": "1"})
+    # The deadline (3 s) leaves the verifiers' own handshakes time on a busy machine.
+    srv, p_plain, p_tls = two_port_server(start_server, opts={"ssl_handshake_timeout": "3"})
     ctx = client_ctx(ca1.ca)
     # the first bytes of a real ClientHello
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -292,28 +312,48 @@ def test_handshake_flood_and_slow_handshakes(start_server, ca1):
                 s.sendall(hello[:3])
             flood.append(s)
         ops_mid = [v.ops for v in verifiers]
-        # a byte at a time, for longer than the deadline
-        for k in range(3, 10):
-            for s in flood[2::3]:
+        # A byte at a time, every 0.2 s (the pace is the attack), until the server closes
+        # each: a deadline that a byte pushed back would never close them. The verifiers
+        # must make progress under the flood: should the dribblers be gone first, fresh
+        # silent connections keep it up until they have (bounded).
+        dribbling = set(flood[2::3])
+        k = 3
+        deadline = time.monotonic() + WAIT
+        while dribbling or not all(v.ops > m for v, m in zip(verifiers, ops_mid)):
+            assert time.monotonic() < deadline, (
+                f"after {WAIT} s, {len(dribbling)} connections sending a byte every 0.2 s "
+                f"are still open; verifier ops {[v.ops for v in verifiers]} since {ops_mid}")
+            if not dribbling:
+                flood.append(socket.create_connection(("127.0.0.1", p_tls), timeout=TIMEOUT))
+            for s in list(dribbling):
                 try:
                     s.sendall(hello[k : k + 1])
-                except OSError:
-                    pass
-            time.sleep(0.2)
-        closed = 0
-        deadline = time.monotonic() + 15
+                except (ConnectionResetError, BrokenPipeError):
+                    dribbling.discard(s)  # closed (seen again below)
+            k += 1
+            pace = time.monotonic() + 0.2
+            while dribbling and (left := pace - time.monotonic()) > 0:
+                readable, _, _ = select.select(list(dribbling), [], [], left)
+                for s in readable:
+                    if not recv_or_eof(s):
+                        dribbling.discard(s)
+            if not dribbling:
+                time.sleep(max(0.0, pace - time.monotonic()))
+        # Every connection of the flood gets a real close: EOF or a reset, not a timeout.
+        open_ = 0
+        deadline = time.monotonic() + WAIT
         for s in flood:
             s.settimeout(max(0.1, deadline - time.monotonic()))
             try:
-                while s.recv(4096):
-                    pass
-                closed += 1
-            except (ConnectionResetError, BrokenPipeError):
-                closed += 1
+                for _ in range(100):  # at most an alert, then EOF
+                    if not recv_or_eof(s):
+                        break
+                else:
+                    open_ += 1
             except TimeoutError:
-                pass
-        assert closed == len(flood), f"{len(flood) - closed} of {len(flood)} still open"
-        assert all(v.ops > m for v, m in zip(verifiers, ops_mid)), "verifiers stalled"
+                open_ += 1
+        assert open_ == 0, (f"{open_} of {len(flood)} connections that never finished a "
+                            f"handshake still open (no EOF or reset) {WAIT} s after the flood")
     finally:
         for s in flood:
             s.close()
