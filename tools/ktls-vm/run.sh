@@ -7,10 +7,18 @@
 #                                   userspace TLS inside the VM (S seconds a round, default 5s)
 #
 # Needs: x86_64 host, qemu-system-x86, busybox-static, cpio, kmod (installed with apt-get
-# when missing and running as root), and Debian package registries for the kernel package.
-# Software emulation (TCG): about a minute a run. KVM is not used (ACCEL=kvm to try it).
-# Exit: 0 passed; 1 failed; 3 skipped because qemu cannot run here (a message says why).
-# Cache: $KTLS_VM_CACHE (default ~/.cache/tessera-ktls-vm) keeps the extracted kernel.
+# when missing, as root or through passwordless sudo), and Debian package registries for the
+# kernel package. Software emulation (TCG): a few minutes a run on 2 busy cores. KVM is not
+# used (ACCEL=kvm to try it).
+# Exit: 0 passed ("ktls-vm: passed (N/N checks)"); 1 failed; 3 skipped: the check could not
+# run here, and the line "ktls-vm: SKIPPED: REASON" says why. The reasons: the host is not
+# x86_64; the VM packages are missing and cannot be installed (not root and no passwordless
+# sudo, no apt-get, apt-get update or install failed); no apt-get to fetch the kernel; no
+# linux-image-amd64 package in the registries; its download failed; qemu did not boot the
+# VM. tools/test.sh fails on exit 3 unless skips are allowed (TESSERA_ALLOW_SKIP=1, not
+# under CI).
+# Cache: $KTLS_VM_CACHE (default ~/.cache/tessera-ktls-vm) keeps the extracted kernel
+# (~400 MB).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MODE=${1:-check}
@@ -19,6 +27,13 @@ CACHE=${KTLS_VM_CACHE:-$HOME/.cache/tessera-ktls-vm}
 TRIPLE=x86_64-unknown-linux-gnu
 say() { echo "ktls-vm: $*"; }
 skip() { say "SKIPPED: $*"; exit 3; }
+# as_root CMD...: as root, or through passwordless sudo; returns 1 if neither is possible.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n "$@"
+  else return 1
+  fi
+}
 
 [ "$(uname -m)" = x86_64 ] || skip "the VM recipe is x86_64 only (host is $(uname -m))"
 
@@ -28,14 +43,16 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v depmod >/dev/null || need+=(kmod)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing ${need[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-      || skip "cannot install ${need[*]}"
-  else
-    skip "missing ${need[*]} (install them, or run as root with apt-get)"
-  fi
+  command -v apt-get >/dev/null || skip "missing ${need[*]} and no apt-get to install them"
+  as_root true || skip "missing ${need[*]}: not root and no passwordless sudo to install them"
+  say "installing ${need[*]}"
+  APTLOG=$(mktemp "${TMPDIR:-/tmp}/ktlsvm-apt.XXXX.log")
+  as_root apt-get update -qq >"$APTLOG" 2>&1 \
+    || { tail -n 5 "$APTLOG"; skip "apt-get update failed (log: $APTLOG)"; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >"$APTLOG" 2>&1 \
+    || { tail -n 5 "$APTLOG"; skip "apt-get install ${need[*]} failed (log: $APTLOG)"; }
+  rm -f "$APTLOG"
 fi
 
 # Debian's kernel with net/tls as a module, extracted once.
@@ -44,12 +61,14 @@ KDIR="$CACHE/kernel"
 if ! ls "$KDIR"/boot/vmlinuz-* >/dev/null 2>&1; then
   command -v apt-get >/dev/null || skip "no apt-get to fetch a kernel with kTLS"
   KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
-  [ -n "$KPKG" ] || { apt-get update -qq >/dev/null || true;
+  # package lists may be missing on a fresh machine: update once, if we can
+  [ -n "$KPKG" ] || { as_root apt-get update -qq >/dev/null 2>&1 || true;
     KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); }
-  [ -n "$KPKG" ] || skip "no linux-image-amd64 package in the registries"
+  [ -n "$KPKG" ] || skip "no linux-image-amd64 package in the registries (apt-cache depends linux-image-amd64)"
   say "fetching $KPKG"
   rm -rf "$CACHE/kdeb" "$KDIR" && mkdir -p "$CACHE/kdeb"
-  (cd "$CACHE/kdeb" && apt-get download "$KPKG" >/dev/null 2>&1) || skip "cannot download $KPKG"
+  (cd "$CACHE/kdeb" && apt-get download "$KPKG" >"$CACHE/download.log" 2>&1) \
+    || { tail -n 5 "$CACHE/download.log"; skip "cannot download the kernel package $KPKG (apt-get download)"; }
   dpkg -x "$CACHE"/kdeb/"$KPKG"_*.deb "$KDIR"
   rm -rf "$CACHE/kdeb"
   depmod -b "$KDIR" "$(ls "$KDIR/lib/modules")"
@@ -65,7 +84,7 @@ IR=$(mktemp -d "${TMPDIR:-/tmp}/ktlsvm-root.XXXX")
 OUT=$(mktemp "${TMPDIR:-/tmp}/ktlsvm.XXXX.cpio.gz")
 LOG=$(mktemp "${TMPDIR:-/tmp}/ktlsvm.XXXX.log")
 trap 'rm -rf "$IR" "$OUT"' EXIT
-mkdir -p "$IR"/{bin,sbin,proc,sys,dev,tmp,lib/modules/$KVER/kernel}
+mkdir -p "$IR"/{bin,sbin,proc,sys,dev,tmp,lib/modules/"$KVER"/kernel}
 cp /bin/busybox "$IR/bin/busybox"
 ln -s /bin/busybox "$IR/sbin/modprobe"
 M="$KDIR/lib/modules/$KVER"
@@ -111,8 +130,11 @@ if ! grep -q "\[init\] kernel" "$LOG"; then
   # qemu itself could not run (no TCG, no memory, ...): not a tessera failure.
   skip "qemu did not boot the VM (see $LOG)"
 fi
-if grep -q "\[init\] ktls-check exit=0" "$LOG"; then
-  say "passed"
+# ktls-check's own count, for the summary of tools/test.sh
+result=$(sed -n 's/^RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG" | tail -n 1)
+if grep -q "\[init\] ktls-check exit=0" "$LOG" && [ -n "$result" ]; then
+  read -r npass nfail <<<"$result"
+  say "passed ($npass/$((npass + nfail)) checks)"
   exit 0
 fi
 say "FAILED (see $LOG)"
