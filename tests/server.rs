@@ -1,6 +1,8 @@
-//! Behaviour of a running `tessera` process: cross-shard forwarding with several executors,
-//! eviction under `-m`, expiry, the `-c` limit, and startup errors.
+//! Behaviour of a running `tessera` process: cross-shard forwarding with several executors
+//! (at `-t 2`, 3 and 4: more executors than this machine's CPUs is allowed), eviction under
+//! `-m`, expiry, the `-c` limit, idle timeouts, shutdown, and startup errors.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
@@ -23,9 +25,8 @@ impl Rng {
 
 /// Many connections send pipelines that mix keys of every shard; each connection checks
 /// every reply, in order, against its own model of its own keys.
-#[test]
-fn cross_shard_pipelines_keep_order() {
-    let server = ServerProc::start(&["-t", "2"]);
+fn cross_shard_pipelines_keep_order(threads: usize) {
+    let server = ServerProc::start(&["-t", &threads.to_string()]);
     let mut handles = Vec::new();
     for conn in 0..12u64 {
         let port = server.port;
@@ -92,13 +93,13 @@ fn cross_shard_pipelines_keep_order() {
     }
     assert!(server.stat("shard_forwarded_ops") > 0);
     assert!(server.stat("shard_forwarded_batches") > 0);
-    assert_eq!(server.stat("threads"), 2);
+    assert_eq!(server.stat("threads"), threads as u64);
 }
+at_threads!(cross_shard_pipelines_keep_order: t2 = 2, t3 = 3, t4 = 4);
 
 /// flush_all in the middle of a pipeline is a barrier on every connection's executor.
-#[test]
-fn flush_all_is_a_pipeline_barrier() {
-    let server = ServerProc::start(&["-t", "2"]);
+fn flush_all_is_a_pipeline_barrier(threads: usize) {
+    let server = ServerProc::start(&["-t", &threads.to_string()]);
     for conn in 0..8 {
         let mut s = server.connect();
         let mut req = Vec::new();
@@ -115,7 +116,10 @@ fn flush_all_is_a_pipeline_barrier() {
         s.write_all(&req).unwrap();
         assert_eq!(read_exact_n(&mut s, expect.len()).unwrap(), expect);
     }
+    assert_eq!(server.stat("threads"), threads as u64);
+    assert!(server.stat("shard_forwarded_ops") > 0);
 }
+at_threads!(flush_all_is_a_pipeline_barrier: t2 = 2, t3 = 3, t4 = 4);
 
 /// With `-m 2` and two shards, storing far more than fits evicts, keeps `bytes` within the
 /// limit, and keeps the most recent items readable.
@@ -196,6 +200,7 @@ fn expiry_relative_absolute_and_touch() {
     s.write_all(&req).unwrap();
     let got = read_exact_n(&mut s, 4 * (8 + 8 + 8 + 9)).unwrap();
     assert_eq!(got, b"STORED\r\nSTORED\r\nSTORED\r\nTOUCHED\r\n".repeat(4));
+    // The time passing is what is tested: past the 1-second exptimes, on the server's clock.
     std::thread::sleep(Duration::from_millis(2100));
     for i in 0..4 {
         s.write_all(format!("get rel:{i} abs:{i} keep:{i}\r\n").as_bytes())
@@ -221,41 +226,34 @@ fn connection_limit() {
         read_until(s, b"\r\n", Duration::from_secs(5));
     }
     let mut c = server.connect();
-    let got = read_to_eof(&mut c);
+    let got = expect_eof(&mut c, "the connection over -c");
     assert_eq!(got, b"ERROR Too many open connections\r\n");
     drop(a);
     drop(b);
-    // the slots are returned: a new connection works (bounded retries while closes land)
-    let mut ok = false;
-    for _ in 0..50 {
+    // The slots are returned once the server has seen both closes (no stats connection can
+    // tell: it would be one too many): a new connection is served, or refused and closed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let mut d = server.connect();
-        d.write_all(b"version\r\n").unwrap();
-        let got = read_to_eof_or_line(&mut d);
+        // A refused connection may be closed before this write lands: its reply says so.
+        let _ = d.write_all(b"version\r\n");
+        let got = read_until(&mut d, b"\r\n", Duration::from_secs(5));
         if got.starts_with(b"VERSION ") {
-            ok = true;
             break;
         }
+        assert_eq!(got, b"ERROR Too many open connections\r\n");
+        expect_eof(&mut d, "a refused connection");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections were not released within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(ok, "connections were not released");
-    let rejected = server.stat("rejected_connections");
-    assert!(rejected >= 1);
-}
-
-fn read_to_eof_or_line(s: &mut std::net::TcpStream) -> Vec<u8> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 256];
-    while !buf.ends_with(b"\r\n") {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    buf
+    assert!(server.stat("rejected_connections") >= 1);
 }
 
 fn run_expect_failure(args: &[&str], shell_prefix: Option<&str>) -> (i32, String) {
+    let _slot = shared_slot();
     let bin = env!("CARGO_BIN_EXE_tessera");
     let out = match shell_prefix {
         Some(prefix) => Command::new("sh")
@@ -333,6 +331,7 @@ fn unix_socket_listener() {
             let _ = self.0.wait();
         }
     }
+    let _slot = shared_slot();
     let dir = std::env::temp_dir().join(format!("tessera-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.sock");
@@ -355,6 +354,7 @@ fn unix_socket_listener() {
             assert!(n > 0, "tessera exited before listening");
         }
         let mut s = None;
+        // A bounded poll (5 s) of the observable state: the socket accepts.
         for _ in 0..200 {
             if let Ok(c) = UnixStream::connect(&path) {
                 s = Some(c);
@@ -394,52 +394,61 @@ fn unix_socket_listener() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `-o idle_timeout=1`: an idle connection is closed and counted in idle_kicks; an active one
-/// is not.
+/// `-o idle_timeout=1`: an idle connection is closed, said in the log and counted in
+/// idle_kicks. (The close check's 5 s read timeout is only a liveness bound.)
 #[test]
 fn idle_timeout_closes_idle_connections() {
     let server = ServerProc::start(&["-t", "1", "-o", "idle_timeout=1"]);
     let mut idle = server.connect();
-    let started = std::time::Instant::now();
-    let got = read_to_eof(&mut idle);
-    assert!(got.is_empty());
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "not closed in time"
-    );
-    assert!(server.stat("idle_kicks") >= 1);
+    assert_eq!(expect_eof(&mut idle, "an idle connection"), b"");
+    assert_eq!(server.stat("idle_kicks"), 1);
+    assert!(server.wait_log(
+        "no request for 1s: closing (idle_timeout)",
+        Duration::from_secs(5)
+    ));
 }
 
 /// idle_timeout counts from the last request, as memcached's does: a client trickling the
 /// bytes of a request it never finishes (slowloris) is closed, while one that keeps sending
-/// whole requests stays.
+/// whole requests stays. The test runs until the slow client is closed (30 s at most, a
+/// liveness bound) and then asserts what happened: the slow client was closed and is the
+/// one idle kick; the busy client was answered every time and is still served. The timeout
+/// is 3 s so that only a test thread stalled for 3 s between two requests could make the
+/// busy client idle.
 #[test]
 fn idle_timeout_closes_slowloris_clients() {
-    let server = ServerProc::start(&["-t", "2", "-o", "idle_timeout=1"]);
+    let server = ServerProc::start(&["-t", "2", "-o", "idle_timeout=3"]);
     let mut slow = server.connect();
     let mut busy = server.connect();
     let kicks = server.stat("idle_kicks");
     let line = b"get slowloris-key-that-never-ends";
-    let mut closed_at = None;
-    for i in 0..25 {
-        // 25 x 150 ms: 3.75 s, well past the 1 s timeout.
-        if closed_at.is_none() && slow.write_all(&line[i % line.len()..][..1]).is_err() {
-            closed_at = Some(i);
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    // Until the server counts an idle kick, or the slow client's write fails (closed).
+    while server.stat("idle_kicks") == kicks
+        && slow.write_all(&line[sent % line.len()..][..1]).is_ok()
+    {
+        sent += 1;
         busy.write_all(b"version\r\n").unwrap();
         assert!(
             read_until(&mut busy, b"\r\n", Duration::from_secs(5)).starts_with(b"VERSION "),
             "a client sending whole requests was closed"
         );
-        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slowloris client was not closed within 30 s ({sent} bytes trickled)"
+        );
+        // The pace of the trickle (and of the busy client's requests), not a wait for state.
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let mut b = [0u8; 16];
-    match std::io::Read::read(&mut slow, &mut b) {
-        Ok(0) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("the slowloris client is still open: {other:?}"),
-    }
-    assert!(server.stat("idle_kicks") > kicks);
+    assert_eq!(expect_eof(&mut slow, "the slowloris client"), b"");
+    assert_eq!(
+        server.stat("idle_kicks"),
+        kicks + 1,
+        "the busy client was kicked too"
+    );
+    busy.write_all(b"version\r\n").unwrap();
+    assert!(read_until(&mut busy, b"\r\n", Duration::from_secs(5)).starts_with(b"VERSION "));
 }
 
 /// Resident memory of the process (VmRSS), in bytes.
@@ -459,7 +468,8 @@ fn rss_bytes(pid: u32) -> u64 {
 /// (docs/reliability.md: 15% of -m + 16 MiB).
 #[test]
 fn resident_memory_stays_within_the_limit_under_churn() {
-    let server = ServerProc::start(&["-t", "2", "-m", "64"]);
+    // 1 GB through the server: no other server-starting test runs beside it.
+    let server = ServerProc::start_heavy(&["-t", "2", "-m", "64"]);
     let limit = 64u64 << 20;
     let bound = limit + limit * 15 / 100 + (16 << 20);
     let mut conns = [server.connect(), server.connect()];
@@ -585,16 +595,11 @@ fn shutdown_command() {
         b"CLIENT_ERROR invalid shutdown mode\r\n"
     );
     s.write_all(b"shutdown\r\n").unwrap();
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(st) = server.child.try_wait().unwrap() {
-            status = Some(st);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let status = status.expect("tessera did not exit after shutdown");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("tessera did not exit after shutdown");
     assert!(status.success(), "{status:?}");
+    assert_eq!(expect_eof(&mut s, "after shutdown"), b"");
 }
 
 /// Connects until the server refuses (its listeners are closed), for at most `limit`.
@@ -627,11 +632,14 @@ fn sigterm_finishes_requests_then_exits_zero() {
                 b"STORED\r\n"
             );
         }
-        mid.write_all(b"set k 0 0 10\r\n12345").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        let partial = b"set k 0 0 10\r\n12345";
+        let before = server.stat("bytes_read");
+        mid.write_all(partial).unwrap();
+        // Signalled before the server has read it, `mid` would be between requests.
+        server.wait_bytes_read(before, partial.len(), Duration::from_secs(10));
         server.signal(sig);
         assert!(server.wait_log("shutting down", Duration::from_secs(5)));
-        assert_eq!(read_to_eof(&mut idle), b"", "idle connection closed");
+        assert_eq!(expect_eof(&mut idle, "the idle connection"), b"");
         assert!(
             refused_within(server.port, Duration::from_secs(5)),
             "listeners still accept after {sig}"
@@ -645,7 +653,7 @@ fn sigterm_finishes_requests_then_exits_zero() {
             "-t {threads}: {}",
             String::from_utf8_lossy(&reply)
         );
-        assert_eq!(read_to_eof(&mut mid), b"", "closed after its request");
+        assert_eq!(expect_eof(&mut mid, "after its request"), b"");
         let status = server
             .wait_exit(Duration::from_secs(10))
             .expect("tessera did not exit after its connections closed");
@@ -661,15 +669,17 @@ fn shutdown_timeout_and_second_signal() {
     use nix::sys::signal::Signal;
     let mut server = ServerProc::start(&["-t", "2", "-o", "shutdown_timeout=1"]);
     let mut stuck = server.connect();
-    stuck.write_all(b"set k 0 0 100\r\nonly part").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let partial = b"set k 0 0 100\r\nonly part";
+    let before = server.stat("bytes_read");
+    stuck.write_all(partial).unwrap();
+    server.wait_bytes_read(before, partial.len(), Duration::from_secs(10));
     server.signal(Signal::SIGTERM);
     let status = server
         .wait_exit(Duration::from_secs(15))
         .expect("tessera did not exit after shutdown_timeout");
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(server.wait_log("still open after 1s", Duration::from_secs(5)));
-    assert_eq!(read_to_eof(&mut stuck), b"");
+    assert_eq!(expect_eof(&mut stuck, "after shutdown_timeout"), b"");
 
     let mut server = ServerProc::start(&["-t", "1", "-o", "shutdown_timeout=600"]);
     // SIGHUP without TLS changes nothing (memcached ignores it too).
@@ -678,18 +688,28 @@ fn shutdown_timeout_and_second_signal() {
     s.write_all(b"version\r\n").unwrap();
     assert!(read_until(&mut s, b"\r\n", Duration::from_secs(5)).starts_with(b"VERSION "));
     let mut stuck = server.connect();
+    let before = server.stat("bytes_read");
     stuck.write_all(b"get k").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    server.wait_bytes_read(before, 5, Duration::from_secs(10));
     server.signal(Signal::SIGTERM);
     assert!(server.wait_log("shutting down", Duration::from_secs(5)));
-    assert!(server.wait_exit(Duration::from_millis(300)).is_none());
+    // Still waiting for `stuck`, which is what the second signal cuts short: the listeners
+    // are closed (the shutdown has begun) and the process has not exited.
+    assert!(
+        refused_within(server.port, Duration::from_secs(5)),
+        "listeners still accept after SIGTERM"
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "tessera exited with a request in progress and 600 s of shutdown_timeout left"
+    );
     server.signal(Signal::SIGTERM);
     let status = server
         .wait_exit(Duration::from_secs(10))
         .expect("a second SIGTERM did not end tessera");
     assert_eq!(status.code(), Some(1), "{status:?}");
     assert!(server.wait_log("during shutdown: exiting now", Duration::from_secs(5)));
-    assert_eq!(read_to_eof(&mut stuck), b"");
+    assert_eq!(expect_eof(&mut stuck, "after the second signal"), b"");
 }
 
 /// `shutdown graceful` (with -A) is the same graceful shutdown as SIGTERM.
@@ -704,8 +724,8 @@ fn shutdown_graceful_command() {
     );
     let mut s = server.connect();
     s.write_all(b"shutdown graceful\r\n").unwrap();
-    assert_eq!(read_to_eof(&mut s), b"");
-    assert_eq!(read_to_eof(&mut other), b"");
+    assert_eq!(expect_eof(&mut s, "after shutdown graceful"), b"");
+    assert_eq!(expect_eof(&mut other, "the other connection"), b"");
     let status = server
         .wait_exit(Duration::from_secs(10))
         .expect("tessera did not exit after shutdown graceful");
@@ -764,9 +784,8 @@ fn stats_items_slabs_conns() {
 /// closed as soon as the replies are in: replies of other executors must reach tasks that are
 /// about to finish without corrupting anything (this once crashed the server: a waker woken
 /// and dropped from another thread). The server must answer every round and stay up.
-#[test]
-fn short_lived_cross_shard_connections() {
-    let server = ServerProc::start(&["-t", "2"]);
+fn short_lived_cross_shard_connections(threads: usize) {
+    let server = ServerProc::start(&["-t", &threads.to_string()]);
     for round in 0..300 {
         let mut s = server.connect();
         let mut req = Vec::new();
@@ -786,15 +805,18 @@ fn short_lived_cross_shard_connections() {
         assert_eq!(got, expect, "round {round}");
     }
     assert!(server.stat("shard_forwarded_ops") > 0);
+    assert_eq!(server.stat("threads"), threads as u64);
 }
+at_threads!(short_lived_cross_shard_connections: t2 = 2, t3 = 3, t4 = 4);
 
-/// Connections send their requests in fragments, interleaved with each other's, with gaps
-/// that let the server read each fragment on its own: a fragment read while a connection
-/// had nothing buffered lands in the executor's shared scratch buffer, the rest goes into
-/// that connection's own buffer. Every connection must get exactly its own values back.
-#[test]
-fn interleaved_fragments_stay_with_their_connection() {
-    let server = ServerProc::start(&["-t", "1"]);
+/// Connections send their requests in fragments, interleaved with each other's, each round
+/// read by the server before the next is sent: a fragment read while a connection had
+/// nothing buffered lands in its executor's shared scratch buffer, the rest goes into that
+/// connection's own buffer. Every connection must get exactly its own values back. At
+/// `-t 1` all 16 share one scratch buffer; with more executors, the `set`s and `get`s of
+/// most keys are forwarded as well.
+fn interleaved_fragments_stay_with_their_connection(threads: usize) {
+    let server = ServerProc::start(&["-t", &threads.to_string()]);
     let mut conns: Vec<_> = (0..16).map(|_| server.connect()).collect();
     let mut reqs = Vec::new();
     for (i, _) in conns.iter().enumerate() {
@@ -809,6 +831,8 @@ fn interleaved_fragments_stay_with_their_connection() {
     }
     // Cut each request into 5 pieces at different places; send round-robin.
     for piece in 0..5 {
+        let before = server.stat("bytes_read");
+        let mut sent = 0;
         for (i, c) in conns.iter_mut().enumerate() {
             let req = &reqs[i].0;
             let cut = |p: usize| match p {
@@ -818,8 +842,9 @@ fn interleaved_fragments_stay_with_their_connection() {
             };
             let (a, b) = (cut(piece), cut(piece + 1));
             c.write_all(&req[a..b]).unwrap();
+            sent += b - a;
         }
-        std::thread::sleep(Duration::from_millis(30));
+        server.wait_bytes_read(before, sent, Duration::from_secs(10));
     }
     for (i, c) in conns.iter_mut().enumerate() {
         let v = &reqs[i].1;
@@ -833,7 +858,9 @@ fn interleaved_fragments_stay_with_their_connection() {
             "connection {i}: reply differs from its own value"
         );
     }
+    assert_eq!(server.stat("threads"), threads as u64);
 }
+at_threads!(interleaved_fragments_stay_with_their_connection: t1 = 1, t3 = 3, t4 = 4);
 
 /// Started under `taskset` on one CPU, the executor threads stay on that CPU (glommio's
 /// own placement would spread them over every online CPU).
@@ -845,7 +872,10 @@ fn executors_keep_to_the_allowed_cpus() {
         .output()
         .is_ok_and(|o| o.status.success());
     if cpus < 2 || !taskset_ok {
-        eprintln!("skipped: needs 2 CPUs and taskset");
+        skip(
+            "executors_keep_to_the_allowed_cpus",
+            &format!("needs 2 CPUs and taskset (CPUs: {cpus}, taskset runs: {taskset_ok})"),
+        );
         return;
     }
     // The last allowed CPU: glommio's own choice for one executor is the first.

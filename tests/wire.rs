@@ -3,8 +3,12 @@
 //! - in process against a [`Session`], once whole and then with every send split at every
 //!   byte boundary (large payloads: at every boundary near protocol structure and at 64
 //!   spread points), and
-//! - over TCP against a `tessera -t 2` process, so keys cross executors.
+//! - over TCP against a `tessera` process at `-t 2`, 3 and 4, so keys cross executors.
+//!
+//! A case that expects the server to close passes over TCP only on a real close
+//! ([`read_to_eof`]); `close_checks_fail_on_a_connection_kept_open` shows it fails otherwise.
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
@@ -175,12 +179,13 @@ fn wire_cases_split_at_every_byte() {
     );
 }
 
-/// Replays one case over TCP.
-fn replay_tcp(server: &ServerProc, case: &Case) -> Result<(), String> {
-    let mut s = server.connect();
+/// Replays one case over TCP, on a connection `connect` makes.
+fn replay_tcp(connect: impl Fn() -> std::net::TcpStream, case: &Case) -> Result<(), String> {
+    let mut s = connect();
     let mut cas: Option<Vec<u8>> = None;
     for (n, step) in case.steps.iter().enumerate() {
         match step {
+            // The case's own timing (e.g. a delayed flush_all taking effect), not a wait.
             Step::Sleep(d) => std::thread::sleep(*d),
             Step::Exchange {
                 send,
@@ -194,7 +199,7 @@ fn replay_tcp(server: &ServerProc, case: &Case) -> Result<(), String> {
                 s.write_all(&bytes)
                     .map_err(|e| format!("step {n}: write: {e}"))?;
                 if *closed {
-                    let got = read_to_eof(&mut s);
+                    let got = read_to_eof(&mut s).map_err(|e| format!("step {n}: {e}"))?;
                     match_reply(expect, &got).map_err(|m| format!("step {n}: {m}"))?;
                     return Ok(());
                 }
@@ -224,12 +229,11 @@ fn replay_tcp(server: &ServerProc, case: &Case) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn wire_cases_over_tcp_two_executors() {
-    let server = ServerProc::start(&["-t", "2"]);
+fn wire_cases_over_tcp(threads: usize) {
+    let server = ServerProc::start(&["-t", &threads.to_string()]);
     let mut failures = Vec::new();
     for case in cases() {
-        if let Err(e) = replay_tcp(&server, &case) {
+        if let Err(e) = replay_tcp(|| server.connect(), &case) {
             failures.push(format!("{}: {e}", case.name));
         }
     }
@@ -243,4 +247,34 @@ fn wire_cases_over_tcp_two_executors() {
         server.stat("shard_forwarded_ops") > 0,
         "the cases never crossed executors"
     );
+    assert_eq!(server.stat("threads"), threads as u64);
+}
+at_threads!(wire_cases_over_tcp: t2 = 2, t3 = 3, t4 = 4);
+
+/// The replay's close check fails on a server that answers a case that expects a close
+/// but keeps the connection open, and passes on one that closes (cleanly or with a reset).
+#[test]
+fn close_checks_fail_on_a_connection_kept_open() {
+    let case = load_cases("case closes\n> bad\\r\\n\n< ERROR\\r\\n\nclosed\nend\n")
+        .pop()
+        .unwrap();
+    for end in [PeerEnd::KeepOpen, PeerEnd::Close, PeerEnd::CloseUnread] {
+        let (port, server) = fake_server(b"ERROR\r\n", end);
+        let connect = || {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            // short: the failing case waits this long
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            s
+        };
+        let got = replay_tcp(connect, &case);
+        match end {
+            PeerEnd::KeepOpen => {
+                let e = got.expect_err("a case that expects a close passed on an open connection");
+                assert!(e.contains("kept the connection open"), "{e}");
+            }
+            _ => got.unwrap_or_else(|e| panic!("{end:?}: {e}")),
+        }
+        server.join().unwrap();
+    }
 }

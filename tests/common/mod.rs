@@ -1,7 +1,8 @@
-//! Helpers shared by the integration tests: the wire-case file format and a tessera process
-//! that is always stopped.
+//! Helpers shared by the integration tests: the wire-case file format, a tessera process
+//! that is always stopped, the one check that a connection was closed ([`read_to_eof`]),
+//! and the slots that keep heavy tests from running beside others ([`exclusive_slot`]).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -190,6 +191,8 @@ pub fn expected_len(expect: &[Piece]) -> Option<usize> {
 /// A tessera process on a loopback port, killed on drop.
 pub struct ServerProc {
     pub child: Child,
+    /// Held while the server runs: shared, or exclusive for a heavy test.
+    slot: Slot,
     pub port: u16,
     /// Everything the server has written to stderr so far.
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
@@ -201,8 +204,17 @@ impl ServerProc {
         Self::start_with_prefix(&[], args)
     }
 
+    /// As `start`, for a test that loads the machine: it runs alone ([`exclusive_slot`]).
+    pub fn start_heavy(args: &[&str]) -> ServerProc {
+        Self::start_in(exclusive_slot(), &[], args)
+    }
+
     /// As `start`, run through a command that execs it (`prefix`, e.g. `taskset -c 1`).
     pub fn start_with_prefix(prefix: &[&str], args: &[&str]) -> ServerProc {
+        Self::start_in(shared_slot(), prefix, args)
+    }
+
+    fn start_in(slot: Slot, prefix: &[&str], args: &[&str]) -> ServerProc {
         let bin = env!("CARGO_BIN_EXE_tessera");
         let mut cmd = match prefix {
             [] => Command::new(bin),
@@ -258,7 +270,12 @@ impl ServerProc {
                 panic!("tessera did not report a listening port");
             }
         };
-        ServerProc { child, port, log }
+        ServerProc {
+            child,
+            slot,
+            port,
+            log,
+        }
     }
 
     /// Sends `sig` to the server.
@@ -308,7 +325,7 @@ impl ServerProc {
     pub fn stats(&self, which: &str) -> Vec<(String, String)> {
         let mut s = self.connect();
         let cmd = if which.is_empty() {
-            "stats\r\n".to_string()
+            String::from_utf8(STATS_REQUEST.to_vec()).unwrap()
         } else {
             format!("stats {which}\r\n")
         };
@@ -333,7 +350,33 @@ impl ServerProc {
             .parse()
             .unwrap()
     }
+
+    /// Waits until the server has read `n` bytes more than `before` (its `bytes_read`, taken
+    /// before those bytes were sent): the way to know a partial request has arrived, where a
+    /// sleep would only guess. The `stats` requests this makes are not counted; panics after
+    /// `limit`, saying how far it got.
+    pub fn wait_bytes_read(&self, before: u64, n: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut polls = 0u64;
+        loop {
+            // This poll's own request is read before the counter is reported.
+            polls += 1;
+            let got = self.stat("bytes_read") - before - polls * STATS_REQUEST.len() as u64;
+            if got >= n as u64 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server read {got} of {n} bytes within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
+
+/// The request behind [`ServerProc::stats`] with no argument (its length matters to
+/// [`ServerProc::wait_bytes_read`]).
+const STATS_REQUEST: &[u8] = b"stats\r\n";
 
 impl Drop for ServerProc {
     fn drop(&mut self) {
@@ -385,11 +428,178 @@ pub fn read_exact_n(s: &mut TcpStream, n: usize) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// Reads until EOF (bounded by the socket timeout).
-pub fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
+/// The one check that the peer closed the connection: reads everything it sends until it
+/// does, and returns those bytes. A close is a clean EOF, or a reset: a server that closes a
+/// socket with unread input in it (memcached and tessera both just close(2) it after an
+/// error) makes the kernel send RST, and the bytes it wrote before are still read first.
+/// A read timeout (the socket's own, 5 s if it has none), or bytes still coming after four
+/// of those, means the server kept the connection open: an `Err` saying so. Other read
+/// errors are `Err`s too.
+pub fn read_to_eof(s: &mut TcpStream) -> Result<Vec<u8>, String> {
+    use std::io::ErrorKind;
+    let timeout = match s.read_timeout() {
+        Ok(Some(t)) => t,
+        _ => {
+            let t = Duration::from_secs(5);
+            s.set_read_timeout(Some(t))
+                .map_err(|e| format!("set_read_timeout: {e}"))?;
+            t
+        }
+    };
+    let deadline = Instant::now() + timeout * 4;
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    buf
+    let mut chunk = [0u8; 65536];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(buf),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(format!(
+                    "the server kept the connection open: no EOF within {timeout:?} ({e}); got {:?}",
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(format!(
+                    "read: {e} (not a close); got {:?}",
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the server kept the connection open: still sending after {:?}; got {} bytes",
+                timeout * 4,
+                buf.len()
+            ));
+        }
+    }
+}
+
+/// [`read_to_eof`] for a test that needs the close: panics with its message otherwise.
+pub fn expect_eof(s: &mut TcpStream, what: &str) -> Vec<u8> {
+    read_to_eof(s).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Whether running under CI (`CI=true`), where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// For a test that cannot run here (`why`: what is missing): under `CI=true` it fails,
+/// naming what is missing; elsewhere it prints a SKIPPED line and the caller returns.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {why}; CI=true, where a skipped test fails the run"
+    );
+    eprintln!("SKIPPED: {test}: {why}");
+}
+
+/// Slots for server-starting tests, so that a heavy one (1 GB through a server) never runs
+/// beside another: cargo runs a test binary's tests on a thread pool, and a test starved of
+/// CPU next to it would fail on time. Each [`ServerProc`] holds a slot while it runs; ones
+/// started with [`ServerProc::start_heavy`] (and tests that call [`exclusive_slot`]) take
+/// the exclusive one. The test binaries themselves run one after another, so this process
+/// is the whole scope. A read-write lock, but one that a thread already holding a shared
+/// slot can take again while an exclusive one waits (a test with two servers; std's RwLock
+/// would deadlock there), and that makes other new shared slots wait for a waiting exclusive
+/// one, so a heavy test is not starved until the end of the suite.
+struct Slots {
+    shared: usize,
+    exclusive: bool,
+    exclusive_waiting: usize,
+}
+
+static SLOTS: std::sync::Mutex<Slots> = std::sync::Mutex::new(Slots {
+    shared: 0,
+    exclusive: false,
+    exclusive_waiting: 0,
+});
+static SLOTS_CHANGED: std::sync::Condvar = std::sync::Condvar::new();
+
+thread_local! {
+    /// Shared slots this thread holds.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A held slot, released on drop. Not `Send`: [`HELD`] counts per thread.
+pub struct Slot {
+    exclusive: bool,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+fn slots() -> std::sync::MutexGuard<'static, Slots> {
+    // A test that panicked holding the lock left the counts consistent (no panics inside).
+    SLOTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A slot for a test that starts servers; waits while a heavy test runs.
+pub fn shared_slot() -> Slot {
+    let mut s = slots();
+    let reentrant = HELD.with(|h| h.get()) > 0;
+    while s.exclusive || (s.exclusive_waiting > 0 && !reentrant) {
+        s = SLOTS_CHANGED.wait(s).unwrap_or_else(|e| e.into_inner());
+    }
+    s.shared += 1;
+    HELD.with(|h| h.set(h.get() + 1));
+    Slot {
+        exclusive: false,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// The slot of a heavy test: waits until no other server-starting test runs, and keeps
+/// them waiting until dropped.
+pub fn exclusive_slot() -> Slot {
+    assert_eq!(
+        HELD.with(|h| h.get()),
+        0,
+        "a heavy test must take its exclusive slot before any other"
+    );
+    let mut s = slots();
+    s.exclusive_waiting += 1;
+    while s.exclusive || s.shared > 0 {
+        s = SLOTS_CHANGED.wait(s).unwrap_or_else(|e| e.into_inner());
+    }
+    s.exclusive_waiting -= 1;
+    s.exclusive = true;
+    Slot {
+        exclusive: true,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut s = slots();
+        if self.exclusive {
+            s.exclusive = false;
+        } else {
+            s.shared -= 1;
+            HELD.with(|h| h.set(h.get() - 1));
+        }
+        SLOTS_CHANGED.notify_all();
+    }
+}
+
+/// Runs a test body once per executor count, as one `#[test]` each, so they run side by
+/// side and a failure names its `-t` (`body_fn::t3`): `at_threads!(body_fn: t2 = 2, t3 =
+/// 3);` with `fn body_fn(threads: usize)`. Executors may outnumber the CPUs (tessera then
+/// runs them unpinned, and says so), which is how `-t 3` and `-t 4` run on a 2-CPU machine.
+macro_rules! at_threads {
+    ($body:ident: $($name:ident = $t:literal),+ $(,)?) => {
+        mod $body {
+            $(
+                #[test]
+                fn $name() {
+                    super::$body($t)
+                }
+            )+
+        }
+    };
 }
 
 /// Feeds `parts` to a session one after another, processing after each; all output, and
@@ -406,4 +616,39 @@ pub fn run_parts(
         }
     }
     (all, false)
+}
+
+/// How a [`fake_server`] ends its one connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PeerEnd {
+    /// Reads the request, replies, and closes (a clean FIN).
+    Close,
+    /// Replies and closes with the request still unread (the kernel sends RST).
+    CloseUnread,
+    /// Replies and keeps the connection open until the client goes.
+    KeepOpen,
+}
+
+/// A stand-in server on a loopback port for one connection: once the client has sent
+/// something it answers `reply`, then ends as `end` says. For tests of the close checks
+/// themselves, which must fail against a server that keeps the connection.
+pub fn fake_server(reply: &'static [u8], end: PeerEnd) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut chunk = [0u8; 4096];
+        // Wait for the request (peek leaves it unread for CloseUnread).
+        let _ = s.peek(&mut chunk);
+        if end != PeerEnd::CloseUnread {
+            let _ = s.read(&mut chunk);
+        }
+        s.write_all(reply).expect("fake server write");
+        if end == PeerEnd::KeepOpen {
+            // Open until the client closes its end (bounded by the read timeout).
+            while matches!(s.read(&mut chunk), Ok(n) if n > 0) {}
+        }
+    });
+    (port, handle)
 }
