@@ -217,6 +217,11 @@ stage_fuzz() {
     if [ "$rc" -ne 0 ]; then
         # smoke.sh's last word names what went wrong (a crash, no cargo-fuzz, a failed build)
         line=$(grep '^fuzz smoke: ' "$OUT" | tail -n 1)
+        line=${line#fuzz smoke: }
+        # no libFuzzer here, and strict: say why replay was not tried
+        if [ "$mode" = fuzz ] && [ -z "${FUZZ_MODE:-}" ] && [[ "$line" != mode=fuzz* ]]; then
+            line="$line; no fallback to replaying the seeds ($STRICT_WHY)"
+        fi
         RESULT[fuzz]="FAILED (${line:-exit code $rc})"
         exit "$rc"
     fi

@@ -52,7 +52,10 @@ replay() {
     cd "$here"
     local args=()
     for t in "${targets[@]}"; do args+=("corpus_$t"); done
-    CARGO_TARGET_DIR="$target_dir" cargo test --no-default-features --test replay -- "${args[@]}"
+    if ! CARGO_TARGET_DIR="$target_dir" cargo test --no-default-features --test replay -- "${args[@]}"; then
+        echo "fuzz smoke: mode=replay FAILED (cargo test --test replay in tools/fuzz)"
+        exit 1
+    fi
     echo "fuzz smoke: mode=replay passed in $((SECONDS - start))s"
     exit 0
 }

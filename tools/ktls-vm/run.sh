@@ -27,6 +27,14 @@ CACHE=${KTLS_VM_CACHE:-$HOME/.cache/tessera-ktls-vm}
 TRIPLE=x86_64-unknown-linux-gnu
 say() { echo "ktls-vm: $*"; }
 skip() { say "SKIPPED: $*"; exit 3; }
+# Anything else that goes wrong before the VM's verdict is a failure (exit code not 3): say
+# where, since the command itself may have printed nothing.
+# shellcheck disable=SC2317  # run by the ERR trap
+on_err() {
+  local rc=$?
+  [[ $- != *e* ]] || say "FAILED: line $1 exited with code $rc"
+}
+trap 'on_err $LINENO' ERR
 # as_root CMD...: as root, or through passwordless sudo; returns 1 if neither is possible.
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -60,10 +68,15 @@ mkdir -p "$CACHE"
 KDIR="$CACHE/kernel"
 if ! ls "$KDIR"/boot/vmlinuz-* >/dev/null 2>&1; then
   command -v apt-get >/dev/null || skip "no apt-get to fetch a kernel with kTLS"
-  KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+  # the kernel package linux-image-amd64 points at ("" when apt-cache knows none)
+  kernel_pkg() {
+    { apt-cache depends linux-image-amd64 2>/dev/null || true; } \
+      | awk '/Depends: linux-image-/{print $2; exit}'
+  }
+  KPKG=$(kernel_pkg)
   # package lists may be missing on a fresh machine: update once, if we can
   [ -n "$KPKG" ] || { as_root apt-get update -qq >/dev/null 2>&1 || true;
-    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); }
+    KPKG=$(kernel_pkg); }
   [ -n "$KPKG" ] || skip "no linux-image-amd64 package in the registries (apt-cache depends linux-image-amd64)"
   say "fetching $KPKG"
   rm -rf "$CACHE/kdeb" "$KDIR" && mkdir -p "$CACHE/kdeb"
@@ -128,7 +141,8 @@ timeout $((LIMIT + 120)) qemu-system-x86_64 "${ACC[@]}" -smp 2 -m 1024 -nographi
 set -e
 if ! grep -q "\[init\] kernel" "$LOG"; then
   # qemu itself could not run (no TCG, no memory, ...): not a tessera failure.
-  skip "qemu did not boot the VM (see $LOG)"
+  first=$(grep -m 1 -v '^[[:space:]]*$' "$LOG" | cut -c 1-120 || true)
+  skip "qemu did not boot the VM (${first:-no output}; see $LOG)"
 fi
 # ktls-check's own count, for the summary of tools/test.sh
 result=$(sed -n 's/^RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG" | tail -n 1)
