@@ -9,6 +9,8 @@
 # SVG defaults to docs/img/tls-vs-plain.svg. Environment: THREADS (tessera -t, default 1),
 # TIME (per round, default 5s), ROUNDS (default 3), CONNS (default 50). On a machine with two
 # or more CPUs and THREADS=1, tessera is pinned to CPU 1 and the client to CPU 0.
+# The printed table and tessera-bench's JSON are kept in docs/results/tls-vs-plain/
+# (RESULTS_DIR overrides docs/results; RESULTS_DIR= keeps nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +58,10 @@ mkdir -p "$(dirname "$SVG")"
     --target "tls=tls://127.0.0.1:$tls_port" \
     --tls-cacert "$tmp/certs/ca.pem" \
     --connections "$CONNS" --preload --time "$TIME" --rounds "$ROUNDS" \
-    --svg "$SVG" "$@"
+    --json "$tmp/compare.json" --svg "$SVG" "$@" | tee "$tmp/table.txt"
 echo "plot: $SVG"
+results=${RESULTS_DIR-docs/results}
+if [ -n "$results" ]; then
+    python3 bench/results.py save tls-vs-plain table.txt target/release/tessera < "$tmp/table.txt"
+    cp "$tmp/compare.json" "$results/tls-vs-plain/compare.json"
+fi

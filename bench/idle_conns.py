@@ -6,7 +6,8 @@
 For each server and transport: start the server (-t 1, -c N+100), read its VmRSS, open N
 connections that each complete a request (`version`; TLS handshakes included), read VmRSS
 again, and report (after - before) / N. Every server is stopped at the end. Needs an open-file
-limit above N (raised to the hard limit here) and writes certificates to a temp dir.
+limit above N (raised to the hard limit here) and writes certificates to a temp dir. The table
+is kept in docs/results/idle-conns/ (bench/results.py).
 """
 
 import argparse
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 
 
 def rss_kib(pid):
@@ -126,6 +129,7 @@ def main():
         ctx = ssl.create_default_context(cafile=f"{tmp}/ca.pem")
         user = ["-u", "nobody"] if os.getuid() == 0 else []
         maxc = str(a.conns + 100)
+        per = {}
         for kind, tls in (("plaintext", None), ("TLS", ctx)):
             for server in ("tessera", "memcached"):
                 port = free_port()
@@ -136,9 +140,15 @@ def main():
                             "-c", maxc, "-U", "0", *user]
                 if tls is not None:
                     args += ["-Z", "-o", f"ssl_chain_cert={cert},ssl_key={key}"]
-                measure(f"{server} {kind}", args, port, a.conns, tls)
+                per[(server, kind)] = measure(f"{server} {kind}", args, port, a.conns, tls)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    text = (f"{a.conns} connections, -t 1, each after one `version` request\n\n"
+            "| server | plaintext bytes / idle connection | TLS bytes / idle connection |\n"
+            "|---|---:|---:|\n"
+            + "".join(f"| {srv} | {per[(srv, 'plaintext')]:,.0f} | {per[(srv, 'TLS')]:,.0f} |\n"
+                      for srv in ("tessera", "memcached")))
+    results.save("idle-conns", "table.md", text, [a.tessera, a.memcached])
 
 
 if __name__ == "__main__":

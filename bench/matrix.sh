@@ -7,7 +7,10 @@
 #
 # Writes OUTDIR/tNpM.{json,svg,txt} and OUTDIR/hgrm/, the handshake comparison (full vs resumed
 # TLS, tessera vs memcached, server -t 1) as OUTDIR/hs-t1.{json,svg,txt}, and OUTDIR/table.md
-# (also printed).
+# (also printed). The raw tables (env.txt, table.md, *.txt, *.json; not the .hgrm files) are
+# also kept for docs/benchmarks.md in docs/results/matrix/ (docs/results/handshakes/ with
+# HANDSHAKE_ONLY; RESULTS_DIR overrides docs/results, RESULTS_DIR= keeps nothing); the plots
+# in docs/img are copies of OUTDIR/t1p1.svg, t1p16.svg and hs-t1.svg.
 # Environment: TIME (per round, default 5s), ROUNDS (default 3), CONNS (default 50),
 # THREADS_LIST (default "1 2"), PIPELINES (default "1 16"), MEMCACHED (default memcached),
 # HANDSHAKE (default 1: also the handshake run), HANDSHAKE_ONLY (set: only the handshake run),
@@ -235,6 +238,15 @@ for f in sorted(out.glob("hs-t*.json")):
               f"| {la['p50']:.0f} / {lb['p50']:.0f} | {la['p99']:.0f} / {lb['p99']:.0f} |")
 EOF
 echo "results in $OUT" >&2
+results=${RESULTS_DIR-docs/results}
+if [ -n "$results" ]; then
+    [ -n "${HANDSHAKE_ONLY:-}" ] && keep="$results/handshakes" || keep="$results/matrix"
+    mkdir -p "$keep"
+    for f in "$OUT"/env.txt "$OUT"/table.md "$OUT"/*.txt "$OUT"/*.json; do
+        [ -e "$f" ] && cp "$f" "$keep/"
+    done
+    echo "raw tables kept in $keep" >&2
+fi
 if [ ${#failed[@]} -gt 0 ]; then
     echo "matrix.sh: failed cells: ${failed[*]}" >&2
     exit 1

@@ -7,7 +7,8 @@
 For each server: start it (-t 1, -m MB: large enough that nothing is evicted), read its
 VmRSS, store N distinct items (keys of exactly --key-size bytes, values of --value-size
 bytes) with tessera-bench --preload, check `curr_items` == N and `evictions` == 0, read
-VmRSS again and report (after - before) / N. Every server is stopped at the end.
+VmRSS again and report (after - before) / N. Every server is stopped at the end. The table
+is kept in docs/results/mem-per-item/ (bench/results.py).
 """
 
 import argparse
@@ -21,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 from idle_conns import free_port, rss_kib, stop, wait_port  # noqa: E402
 
 
@@ -91,6 +93,10 @@ def main():
         args = [a.tessera, *base] if server == "tessera" else [a.memcached, *base, "-U", "0", *user]
         res[server] = measure(server, args, port, a)
     print(f"tessera / memcached bytes per item: {res['tessera'] / res['memcached']:.3f}")
+    text = (f"{a.items} items, {a.key_size}-byte keys, {a.value_size}-byte values, -t 1 -m {a.m}"
+            "\n\n| server | resident bytes per item |\n|---|---:|\n"
+            + "".join(f"| {k} | {v:.1f} |\n" for k, v in res.items()))
+    results.save("mem-per-item", "table.md", text, [a.tessera, a.memcached])
 
 
 if __name__ == "__main__":
