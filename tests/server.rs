@@ -247,6 +247,7 @@ fn connection_limit() {
             std::time::Instant::now() < deadline,
             "connections were not released within 10 s"
         );
+        // the poll's interval
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(server.stat("rejected_connections") >= 1);

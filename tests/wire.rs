@@ -73,6 +73,7 @@ fn replay_in_process(case: &Case, split: Option<usize>, sleep: bool) -> Result<(
     let mut cas: Option<Vec<u8>> = None;
     for (n, step) in case.steps.iter().enumerate() {
         match step {
+            // The case's own timing (a delayed flush_all taking effect), not a wait.
             Step::Sleep(d) => {
                 if sleep {
                     std::thread::sleep(*d);

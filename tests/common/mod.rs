@@ -551,6 +551,11 @@ pub fn shared_slot() -> Slot {
     }
 }
 
+/// How many exclusive slots are being waited for (for the test of the slots).
+pub fn exclusive_waiting() -> usize {
+    slots().exclusive_waiting
+}
+
 /// The slot of a heavy test: waits until no other server-starting test runs, and keeps
 /// them waiting until dropped.
 pub fn exclusive_slot() -> Slot {
