@@ -10,7 +10,9 @@
 #            tools/fuzz/corpus/<target> (new inputs go to a temporary directory and are
 #            dropped; a crashing input is kept in tools/fuzz/artifacts/<target>/).
 #   replay - no cargo-fuzz, or it does not build here: the seed corpora are replayed
-#            through the same target functions by `cargo test` in tools/fuzz.
+#            through the same target functions by `cargo test` in tools/fuzz. No fuzzing:
+#            tools/test.sh runs FUZZ_MODE=fuzz when strict (always under CI=true), and
+#            counts a replay-only run as SKIPPED only with TESSERA_ALLOW_SKIP=1.
 # Environment:
 #   FUZZ_MODE=auto|fuzz|replay   auto (default) picks fuzz when it can; fuzz fails instead
 #                                of falling back.
