@@ -22,8 +22,9 @@
 #
 # Strict, by default and always under CI=true: a stage that cannot run fully fails the run,
 # saying what was missing: the kTLS VM check skipped (run.sh exit 3, any reason), the fuzz
-# stage without libFuzzer (only the seeds replayed), a client-suite stage or pytest test
-# skipped.
+# stage without libFuzzer (only the seeds replayed), a client-suite stage or test skipped
+# (it exports TESSERA_NO_SKIP=1 for run_clients.sh and tests/clients/conftest.py; 0 when
+# skips are allowed).
 #
 # Environment:
 #   CI=true               a CI run: strict; TESSERA_ALLOW_SKIP is refused (with a message)
@@ -39,7 +40,8 @@
 # The output ends with a summary: one line per stage with its outcome, e.g.
 #   kTLS VM: passed (84/84 checks)      kTLS VM: SKIPPED (qemu did not boot the VM ...)
 # Exit: 0 every selected stage passed (or, with TESSERA_ALLOW_SKIP=1, was SKIPPED, as the
-# summary says); 1 the preflight or a stage failed; 2 a bad TESSERA_STAGES.
+# summary says); 2 a bad TESSERA_STAGES; otherwise non-zero (the failed stage's exit code,
+# or 1) when the preflight or a stage failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
