@@ -35,13 +35,9 @@ on_err() {
   [[ $- != *e* ]] || say "FAILED: line $1 exited with code $rc"
 }
 trap 'on_err $LINENO' ERR
-# as_root CMD...: as root, or through passwordless sudo; returns 1 if neither is possible.
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n "$@"
-  else return 1
-  fi
-}
+# as_root CMD...: as root, or through passwordless sudo
+# shellcheck source=tools/preflight.sh
+source "$ROOT/tools/preflight.sh"
 
 [ "$(uname -m)" = x86_64 ] || skip "the VM recipe is x86_64 only (host is $(uname -m))"
 
@@ -52,7 +48,7 @@ command -v cpio >/dev/null || need+=(cpio)
 command -v depmod >/dev/null || need+=(kmod)
 if [ ${#need[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || skip "missing ${need[*]} and no apt-get to install them"
-  as_root true || skip "missing ${need[*]}: not root and no passwordless sudo to install them"
+  as_root true 2>/dev/null || skip "missing ${need[*]}: not root and no passwordless sudo to install them"
   say "installing ${need[*]}"
   APTLOG=$(mktemp "${TMPDIR:-/tmp}/ktlsvm-apt.XXXX.log")
   as_root apt-get update -qq >"$APTLOG" 2>&1 \
