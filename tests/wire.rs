@@ -1,5 +1,7 @@
-//! Byte-exact conformance: every case of tests/wire/text_cases.txt (recorded from memcached
-//! 1.6.18 by tools/wirecases/record.py) is replayed
+//! Byte-exact conformance: every case of the tables in tests/wire/ (text_cases.txt and
+//! meta_cases.txt recorded from memcached 1.6.18, meta_cases_1_6_45.txt from 1.6.45, by
+//! tools/wirecases/record.py; tessera_overrides.txt replaces the cases where tessera differs on
+//! purpose) is replayed
 //! - in process against a [`Session`], once whole and then with every send split at every
 //!   byte boundary (large payloads: at every boundary near protocol structure and at 64
 //!   spread points), and
