@@ -36,8 +36,9 @@ pids+=($!)
 sleep 2 # the preload and the first second of load: profile the steady state
 perf record -F 2000 -g -p "$server" -o "$tmp/perf.data" -- sleep 3 2> "$tmp/record.txt"
 wait "${pids[-1]}"
+# awk reads to the end (head would close the pipe early: SIGPIPE, and pipefail fails the run)
 perf report -i "$tmp/perf.data" --children --sort sym -g none --stdio 2>/dev/null \
-    | grep -v '^$' | head -n 80 > "$tmp/report.txt"
+    | awk 'NF && n++ < 80' > "$tmp/report.txt"
 cat "$tmp/load.txt" "$tmp/report.txt"
 results=${RESULTS_DIR-docs/results}
 if [ -n "$results" ]; then
