@@ -4,7 +4,9 @@
 #   tools/ktls-vm/run.sh            build static binaries, boot Debian's 6.1 kernel (tls.ko)
 #                                   under qemu with them in an initramfs, run ktls-check
 #   tools/ktls-vm/run.sh bench [S]  the same, but run tessera-bench --compare kTLS vs
-#                                   userspace TLS inside the VM (S seconds a round, default 5s)
+#                                   userspace TLS inside the VM (S seconds a round, default 5s);
+#                                   keeps the comparisons in docs/results/ktls-vm-bench/
+#                                   (RESULTS_DIR as in bench/results.py)
 #
 # Needs: x86_64 host, qemu-system-x86, busybox-static, cpio, kmod (installed with apt-get
 # when missing, as root or through passwordless sudo), and Debian package registries for the
@@ -145,6 +147,12 @@ result=$(sed -n 's/^RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG
 if grep -q "\[init\] ktls-check exit=0" "$LOG" && [ -n "$result" ]; then
   read -r npass nfail <<<"$result"
   say "passed ($npass/$((npass + nfail)) checks)"
+  if [ "$MODE" = bench ] && [ -n "${RESULTS_DIR-docs/results}" ]; then
+    # docs/tls.md's kTLS vs rustls table: keep the run's comparisons (bench/results.py)
+    sed -n '/^== tessera-bench --compare/,/^PASS: tessera-bench/p' "$LOG" \
+      | RESULTS_CMD="tools/ktls-vm/run.sh bench $SECS (Linux $KVER under qemu ${ACCEL:-tcg})" \
+        python3 "$ROOT/bench/results.py" save ktls-vm-bench output.txt "$BIN/tessera"
+  fi
   exit 0
 fi
 say "FAILED (see $LOG)"
