@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results  # noqa: E402
-from idle_conns import free_port, stop, wait_port  # noqa: E402
+from idle_conns import free_port, read_until, stop, wait_port  # noqa: E402
 from mem_per_item import stats  # noqa: E402
 
 MIXED_SIZES = (10, 100, 1000, 5000, 20_000, 100_000, 500_000)
@@ -47,15 +47,7 @@ def vm_kib(pid, field):
 def sync(sock):
     """One `mn` round trip: the server has read everything sent before it."""
     sock.sendall(b"mn\r\n")
-    buf = b""
-    deadline = time.monotonic() + 60
-    while not buf.endswith(b"MN\r\n"):
-        if time.monotonic() > deadline:
-            raise RuntimeError("no MN within 60 s")
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("server closed the connection")
-        buf += chunk
+    read_until(sock, b"MN\r\n", limit=60)
 
 
 def batches(mix, m_bytes, rng):

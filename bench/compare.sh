@@ -24,16 +24,9 @@ CONNS=${CONNS:-50}
 
 cargo build --release --bin tessera --bin tessera-bench
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
 . bench/lib.sh  # free_port, wait_port
+bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)
+
 
 server_pin=()
 client_pin=()

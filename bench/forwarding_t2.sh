@@ -21,14 +21,7 @@ if [ -z "${NOBUILD:-}" ]; then
 fi
 . bench/lib.sh  # free_port, wait_port
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)
 user_args=()
 [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
 

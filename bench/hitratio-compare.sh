@@ -9,10 +9,8 @@ TESSERA=${TESSERA:-target/release/tessera}
 MEMCACHED=${MEMCACHED:-memcached}
 KEYS=${KEYS:-200000}
 REQUESTS=${REQUESTS:-1000000}
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-. bench/lib.sh  # free_port, wait_port
+. bench/lib.sh  # free_port, wait_port, bench_scratch
+bench_scratch  # pids, stopped on exit
 user_args=(); [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
 table="$KEYS keys, $REQUESTS requests, Zipf(0.99), 100-byte values, -t 1
 "

@@ -65,6 +65,21 @@ def stop(proc):
         proc.wait(timeout=5)
 
 
+def read_until(sock, suffix, limit=10):
+    """Reads until what arrived ends with `suffix` (a whole reply); fails after `limit` s or
+    on a close. The bench scripts' one reply reader."""
+    buf = b""
+    deadline = time.monotonic() + limit
+    while not buf.endswith(suffix):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {suffix!r} within {limit} s; got {buf[-200:]!r}")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"the server closed the connection; got {buf[-200:]!r}")
+        buf += chunk
+    return buf
+
+
 def open_conns(port, n, ctx):
     conns = []
     for i in range(n):
@@ -72,13 +87,8 @@ def open_conns(port, n, ctx):
         if ctx is not None:
             s = ctx.wrap_socket(s, server_hostname="localhost")
         s.sendall(b"version\r\n")
-        buf = b""
-        while not buf.endswith(b"\r\n"):
-            chunk = s.recv(256)
-            if not chunk:
-                raise RuntimeError(f"connection {i} closed")
-            buf += chunk
-        assert buf.startswith(b"VERSION"), buf
+        buf = read_until(s, b"\r\n")
+        assert buf.startswith(b"VERSION"), (i, buf)
         conns.append(s)
     return conns
 

@@ -38,17 +38,9 @@ fi
 command -v "$MEMCACHED" >/dev/null || { echo "matrix.sh: $MEMCACHED not found (apt-get install memcached)" >&2; exit 1; }
 
 mkdir -p "$OUT"
-tmp=$(mktemp -d)
-pids=()
-stop_servers() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    pids=()
-}
-cleanup() { stop_servers; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
 
-. bench/lib.sh  # free_port, wait_port
+. bench/lib.sh  # free_port, wait_port, bench_scratch, stop_pids
+bench_scratch  # $tmp and pids, cleaned up on exit
 user_args=()
 [ "$(id -u)" -eq 0 ] && user_args=(-u nobody)
 
@@ -117,7 +109,7 @@ for t in $THREADS_LIST; do
                 break
             fi
             echo "matrix.sh: cell $cell failed; restarting the servers" >&2
-            stop_servers
+            stop_pids
             start_servers "$t"
         done
         [ -n "$ok" ] || failed+=("$cell")
@@ -136,7 +128,7 @@ for t in $THREADS_LIST; do
             --title "server -t $t: connect + TLS handshake + version, $CONNS at a time" \
             > "$OUT/hs-t$t.txt" && cat "$OUT/hs-t$t.txt" || failed+=("hs-t$t")
     fi
-    stop_servers
+    stop_pids
 done
 
 python3 - "$OUT" <<'EOF' | tee "$OUT/table.md"

@@ -23,21 +23,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results  # noqa: E402
-from idle_conns import free_port, rss_kib, stop, wait_port  # noqa: E402
+from idle_conns import free_port, read_until, rss_kib, stop, wait_port  # noqa: E402
 
 
 def stats(port):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"stats\r\n")
-        buf = b""
-        deadline = time.monotonic() + 10
-        while not buf.endswith(b"END\r\n"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("stats: no END")
-            chunk = s.recv(65536)
-            if not chunk:
-                raise RuntimeError("stats: connection closed")
-            buf += chunk
+        buf = read_until(s, b"END\r\n")
     out = {}
     for line in buf.decode().splitlines():
         p = line.split()

@@ -16,14 +16,7 @@ fi
 command -v perf >/dev/null || { echo "perf_breakdown.sh: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 . bench/lib.sh  # free_port, wait_port
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)
 
 port=$(free_port)
 taskset -c 1 target/release/tessera -t 1 -p "$port" -l 127.0.0.1 &
