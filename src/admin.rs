@@ -7,8 +7,9 @@
 //! to send its request.
 //!
 //! Metrics (all `tessera_`):
-//! - every `stats` value: counters as `tessera_<name>_total`, gauges as `tessera_<name>`;
-//!   they ignore `stats reset` (Prometheus expects counters that only go up);
+//! - every numeric `stats` value, from the same typed report `stats` encodes, as the kind its
+//!   entry declares: counters as `tessera_<name>_total`, gauges as `tessera_<name>`; they
+//!   ignore `stats reset` (Prometheus expects counters that only go up);
 //! - per shard: `tessera_shard_<name>[_total]{shard="N"}`;
 //! - `tessera_command_duration_seconds{cmd=...}`: a histogram of command service time, from
 //!   a request being parsed to its reply being ready to write (forwarding included);
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::server::{MEMCACHED_VERSION, Shared, TESSERA_VERSION};
-use crate::stats::{CMD_CLASSES, LATENCY_BUCKETS, latency_bound_secs};
+use crate::stats::{CMD_CLASSES, Kind, LATENCY_BUCKETS, Report, latency_bound_secs};
 
 /// Connections served at once; more get a 503 at once.
 pub const MAX_CONNS: usize = 16;
@@ -36,26 +37,6 @@ const MAX_HEAD: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// An executor whose heartbeat is older than this is reported unhealthy.
 const HEARTBEAT_MAX_AGE_MS: u64 = 1000;
-
-/// `stats` values that are gauges (the rest are counters, or not numbers).
-const GAUGES: &[&str] = &[
-    "pid",
-    "uptime",
-    "time",
-    "pointer_size",
-    "max_connections",
-    "curr_connections",
-    "connection_structures",
-    "limit_maxbytes",
-    "accepting_conns",
-    "threads",
-    "bytes",
-    "curr_items",
-    "ssl_connections",
-    "ssl_ktls_connections",
-    "ssl_userspace_connections",
-    "time_since_server_cert_refresh",
-];
 
 /// Serves the admin listener on a thread of its own for the life of the process.
 pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
@@ -306,33 +287,30 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The Prometheus family of a report entry: (metric name, type), or None for what is not a
+/// metric of its own (descriptions and text: versions go in `tessera_info`).
+fn family(name: &str, prefix: &str, kind: Kind, numeric: bool) -> Option<(String, &'static str)> {
+    if !numeric {
+        return None;
+    }
+    match kind {
+        Kind::Counter => Some((format!("{prefix}{name}_total"), "counter")),
+        Kind::Gauge => Some((format!("{prefix}{name}"), "gauge")),
+        Kind::Info => None,
+    }
+}
+
 /// The `/metrics` page.
 pub fn metrics(shared: &Shared) -> String {
     let mut out = String::with_capacity(32 * 1024);
     let mut f = Family { out: &mut out };
 
     // Every `stats` value, from counters that `stats reset` leaves alone.
-    let mut general = Vec::new();
-    crate::stats::render_general_from(shared, shared.stats.raw_snapshot(), &mut general);
-    let general = String::from_utf8_lossy(&general);
-    for line in general.lines() {
-        let Some(rest) = line.strip_prefix("STAT ") else {
-            continue;
-        };
-        let Some((name, value)) = rest.split_once(' ') else {
-            continue;
-        };
-        if value.parse::<f64>().is_err() {
-            continue; // version strings: in tessera_info
-        }
-        if GAUGES.contains(&name) {
-            let m = format!("tessera_{name}");
-            f.header(&m, "gauge", &format!("stats {name}"));
-            f.sample(&m, "", value);
-        } else {
-            let m = format!("tessera_{name}_total");
-            f.header(&m, "counter", &format!("stats {name}"));
-            f.sample(&m, "", value);
+    let general = crate::stats::general(shared, shared.stats.raw_snapshot());
+    for e in general.entries() {
+        if let Some((m, kind)) = family(&e.name, "tessera_", e.kind, e.value.is_number()) {
+            f.header(&m, kind, &format!("stats {}", e.name));
+            f.sample(&m, "", &e.value);
         }
     }
     f.header("tessera_info", "gauge", "versions (value 1)");
@@ -345,22 +323,18 @@ pub fn metrics(shared: &Shared) -> String {
         1,
     );
 
-    // Per shard.
+    // Per shard: one family per stat, one sample per shard.
     let n = shared.stats.shards();
-    let shards: Vec<_> = (0..n).map(|i| shared.stats.shard(i).fields()).collect();
+    let shards: Vec<Report> = (0..n).map(|i| shared.stats.shard(i).report()).collect();
     if let Some(first) = shards.first() {
-        for (k, (name, _, gauge)) in first.iter().enumerate() {
-            if *name == "eviction_head_atime" {
-                continue; // an internal clock value
-            }
-            let (m, kind) = if *gauge {
-                (format!("tessera_shard_{name}"), "gauge")
-            } else {
-                (format!("tessera_shard_{name}_total"), "counter")
+        for (k, e) in first.entries().iter().enumerate() {
+            let Some((m, kind)) = family(&e.name, "tessera_shard_", e.kind, e.value.is_number())
+            else {
+                continue;
             };
-            f.header(&m, kind, &format!("{name} of one shard (executor)"));
-            for (i, fields) in shards.iter().enumerate() {
-                f.sample(&m, &format!("shard=\"{i}\""), fields[k].1);
+            f.header(&m, kind, &format!("{} of one shard (executor)", e.name));
+            for (i, report) in shards.iter().enumerate() {
+                f.sample(&m, &format!("shard=\"{i}\""), &report.entries()[k].value);
             }
         }
     }

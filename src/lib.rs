@@ -25,7 +25,8 @@
 //! - [`protocol`]: the text protocol parser and number rules.
 //! - [`shard`]: `owner(key)`, keyed operations, the mesh.
 //! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
-//! - [`stats`]: per-shard counters and the `stats` reports.
+//! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
+//!   entries that `stats` and `/metrics` both encode.
 //! - [`server`]: state shared by all executors.
 //! - [`tls`]: rustls settings, reloadable certificates, the TLS connection, dev certificates.
 

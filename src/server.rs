@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::config::Config;
-use crate::stats::StatsHub;
+use crate::stats::counters::StatsHub;
 use crate::store::Clock;
 use crate::tls::TlsContext;
 

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 
 use hashbrown::HashTable;
 
-use crate::stats::ShardStats;
+use crate::stats::counters::{ClassStats, MAX_CLASSES, ShardClasses, ShardStats};
 pub use clock::{Clock, RelTime};
 
 /// memcached's per-item header size with CAS on 64-bit builds (`sizeof(item) + 8`).
@@ -315,7 +315,7 @@ pub struct Store {
     oldest_live: RelTime,
     stats: std::sync::Arc<ShardStats>,
     /// Per reporting slab class (see [`slabs`]).
-    classes: crate::stats::ShardClasses,
+    classes: ShardClasses,
     /// Chunk sizes of the reporting classes.
     class_sizes: Vec<usize>,
 }
@@ -331,11 +331,8 @@ impl Store {
         shards: usize,
         stats: std::sync::Arc<ShardStats>,
     ) -> Self {
-        let classes = std::sync::Arc::new(
-            (0..crate::stats::MAX_CLASSES)
-                .map(|_| crate::stats::ClassStats::default())
-                .collect(),
-        );
+        let classes =
+            std::sync::Arc::new((0..MAX_CLASSES).map(|_| ClassStats::default()).collect());
         Self::with_classes(limits, shard, shards, stats, classes)
     }
 
@@ -345,7 +342,7 @@ impl Store {
         shard: usize,
         shards: usize,
         stats: std::sync::Arc<ShardStats>,
-        classes: crate::stats::ShardClasses,
+        classes: ShardClasses,
     ) -> Self {
         Store {
             classes,
@@ -411,7 +408,7 @@ impl Store {
     }
 
     /// The reporting class counters for an item of `total` bytes.
-    pub fn class_stats(&self, total: usize) -> &crate::stats::ClassStats {
+    pub fn class_stats(&self, total: usize) -> &ClassStats {
         let i = self
             .class_sizes
             .partition_point(|&s| s < total)

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::shard::hash_key;
-use crate::stats::ShardStats;
+use crate::stats::counters::ShardStats;
 
 fn store(mem: usize) -> Store {
     Store::new(
