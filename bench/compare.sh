@@ -22,7 +22,7 @@ TIME=${TIME:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 
-cargo build --release --bin tessera --bin tessera-bench
+cargo build --release -p tessera -p tessera-bench
 
 tmp=$(mktemp -d)
 pids=()
