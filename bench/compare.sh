@@ -22,7 +22,7 @@ TIME=${TIME:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 
-cargo build --release --bin tessera --bin tessera-bench
+cargo build --release -p tessera -p tessera-bench
 
 . bench/lib.sh  # free_port, wait_port
 bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)

@@ -17,7 +17,7 @@ TIME=${TIME:-5s}
 ROUNDS=${ROUNDS:-5}
 MEMCACHED=${MEMCACHED:-memcached}
 if [ -z "${NOBUILD:-}" ]; then
-    cargo build --release --bin tessera --bin tessera-bench
+    cargo build --release -p tessera -p tessera-bench
 fi
 . bench/lib.sh  # free_port, wait_port
 

@@ -33,7 +33,7 @@ TESSERA=${TESSERA:-target/release/tessera}
 BENCH=${BENCH:-target/release/tessera-bench}
 
 if [ -z "${NOBUILD:-}" ]; then
-    cargo build --release --bin tessera --bin tessera-bench
+    cargo build --release -p tessera -p tessera-bench
 fi
 command -v "$MEMCACHED" >/dev/null || { echo "matrix.sh: $MEMCACHED not found (apt-get install memcached)" >&2; exit 1; }
 

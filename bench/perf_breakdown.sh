@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TIME=${TIME:-8s}
 if [ -z "${NOBUILD:-}" ]; then
-    cargo build --release --bin tessera --bin tessera-bench
+    cargo build --release -p tessera -p tessera-bench
 fi
 command -v perf >/dev/null || { echo "perf_breakdown.sh: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 . bench/lib.sh  # free_port, wait_port

@@ -190,13 +190,13 @@ impl ClusterState {
             .current
             .lock()
             .map_err(|_| SetError::Invalid("cluster state is poisoned".to_string()))?;
-        if let Some(cur) = guard.as_ref() {
-            if new.version <= cur.version {
-                return Err(SetError::Stale {
-                    given: new.version,
-                    current: cur.version,
-                });
-            }
+        if let Some(cur) = guard.as_ref()
+            && new.version <= cur.version
+        {
+            return Err(SetError::Stale {
+                given: new.version,
+                current: cur.version,
+            });
         }
         let new = Arc::new(new);
         *guard = Some(new.clone());

@@ -395,11 +395,11 @@ fn int_in_range<T: TryFrom<u64>>(name: &str, v: i64, lo: u64, hi: u64) -> Result
 
 /// Formats a byte count the way `-I` takes it: `1m`, `512k`, `1g` or plain bytes.
 fn fmt_size(n: u64) -> String {
-    if n != 0 && n % GIB == 0 {
+    if n != 0 && n.is_multiple_of(GIB) {
         format!("{}g", n / GIB)
-    } else if n != 0 && n % MIB == 0 {
+    } else if n != 0 && n.is_multiple_of(MIB) {
         format!("{}m", n / MIB)
-    } else if n != 0 && n % KIB == 0 {
+    } else if n != 0 && n.is_multiple_of(KIB) {
         format!("{}k", n / KIB)
     } else {
         n.to_string()

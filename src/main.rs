@@ -67,11 +67,11 @@ fn main() -> ExitCode {
         eprintln!("tessera: {e}");
         return ExitCode::FAILURE;
     }
-    if let Some(p) = &pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-            eprintln!("tessera: cannot write pid file {}: {e}", p.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        eprintln!("tessera: cannot write pid file {}: {e}", p.display());
+        return ExitCode::FAILURE;
     }
     if let Some(line) = server.kernel_tls_line() {
         eprintln!("tessera: {line}");

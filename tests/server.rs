@@ -500,7 +500,7 @@ fn resident_memory_stays_within_the_limit_under_churn() {
         let c = &mut conns[(n % 2) as usize];
         c.write_all(&batch).unwrap();
         n += 1;
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             sync(c, &mut peak);
         }
     }

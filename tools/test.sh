@@ -9,8 +9,8 @@
 #            django-elastipymemcache, prometheus_client from PyPI (pylibmc's manylinux wheel
 #            carries its own libmemcached; only if pip has to build it are libmemcached-dev
 #            and zlib1g-dev installed)
-#   build    cargo build --release
-#   test     cargo test --release
+#   build    cargo build --release --workspace (the server and tessera-bench)
+#   test     cargo test --release --workspace
 #   clients  tests/clients/run_clients.sh target/release/tessera (memccapable, pymemcache,
 #            TLS, unix socket, memcached-tool / exporter checks, a cluster of three instances
 #            behind nutcracker and behind pylibmc, both with ketama; auto discovery with an
@@ -187,11 +187,11 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
 }
 
 stage_build() {
-    cargo build --release
+    cargo build --release --workspace
 }
 
 stage_test() {
-    cargo test --release 2>&1 | tee "$OUT"
+    cargo test --release --workspace 2>&1 | tee "$OUT"
     RESULT[test]="passed ($(awk '/^test result: ok\./ { p += $4; i += $8 }
         END { printf "%d tests, %d ignored", p, i }' "$OUT"))"
 }

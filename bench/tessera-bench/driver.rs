@@ -346,10 +346,10 @@ impl Conn {
                     Poll::Pending => {}
                 }
             }
-            if let Some(t) = timer.as_mut() {
-                if Pin::new(t).poll(cx).is_ready() {
-                    progressed = true;
-                }
+            if let Some(t) = timer.as_mut()
+                && Pin::new(t).poll(cx).is_ready()
+            {
+                progressed = true;
             }
             if progressed {
                 Poll::Ready(Ok(0))
@@ -398,7 +398,7 @@ impl Conn {
 
 async fn connect(plan: &Plan, linger0: bool) -> Result<Conn, String> {
     let stream = if linger0 {
-        use socket2_04::{Domain, Protocol, Socket, Type};
+        use socket2::{Domain, Protocol, Socket, Type};
         let s = Socket::new(
             Domain::for_address(plan.addr),
             Type::STREAM,

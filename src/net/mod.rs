@@ -736,15 +736,16 @@ async fn conn_loop(
                 st.bytes_written.add(wrote as u64);
                 output.clear();
             }
-            if let Transport::Ktls(_, k) = transport {
-                if k.near_limit() && session.start == session.end {
-                    // Near the cipher's record limit and unable to rekey: end it between
-                    // requests, with close_notify.
-                    if ctx.shared.verbose() > 0 {
-                        eprintln!("<{id} kTLS record limit near: closing cleanly");
-                    }
-                    return Ok(());
+            if let Transport::Ktls(_, k) = transport
+                && k.near_limit()
+                && session.start == session.end
+            {
+                // Near the cipher's record limit and unable to rekey: end it between
+                // requests, with close_notify.
+                if ctx.shared.verbose() > 0 {
+                    eprintln!("<{id} kTLS record limit near: closing cleanly");
                 }
+                return Ok(());
             }
             match next {
                 Next::Read => break,

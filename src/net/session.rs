@@ -219,10 +219,8 @@ impl Output {
                     idx,
                     noreply,
                 } => {
-                    if !noreply {
-                        if let Some(rep) = &replies[owner] {
-                            assembled.extend_from_slice(rep.get(idx));
-                        }
+                    if !noreply && let Some(rep) = &replies[owner] {
+                        assembled.extend_from_slice(rep.get(idx));
                     }
                 }
             }

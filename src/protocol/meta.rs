@@ -225,10 +225,10 @@ pub(super) fn parse<'a>(
     };
     match cmd {
         MetaCmd::Set => {
-            if let Some(m) = flags.mode {
-                if !matches!(m, b'E' | b'A' | b'P' | b'R' | b'S') {
-                    return swallow_err(b"CLIENT_ERROR invalid mode for ms M token\r\n");
-                }
+            if let Some(m) = flags.mode
+                && !matches!(m, b'E' | b'A' | b'P' | b'R' | b'S')
+            {
+                return swallow_err(b"CLIENT_ERROR invalid mode for ms M token\r\n");
             }
             if crate::store::item_total(decoded_len(key, flags.base64), vlen) > limits.item_size_max
             {
@@ -368,7 +368,7 @@ fn b64_value(c: u8) -> Option<u8> {
 /// Standard base64 (with `=` padding) into `out`; the decoded length, or None if the input
 /// is not base64 or does not fit.
 pub fn base64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
-    if input.is_empty() || input.len() % 4 != 0 {
+    if input.is_empty() || !input.len().is_multiple_of(4) {
         return None;
     }
     let mut n = 0;

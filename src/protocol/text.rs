@@ -66,10 +66,10 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
     // A TLS handshake record (a client that should have used the TLS port): no request
     // starts with byte 0x16, and waiting for a newline in a ClientHello only keeps the
     // client hanging. (memcached reads it as junk text.)
-    if let [0x16, 0x03, minor, ..] = buf {
-        if *minor <= 0x04 {
-            return Parsed::Close;
-        }
+    if let [0x16, 0x03, minor, ..] = buf
+        && *minor <= 0x04
+    {
+        return Parsed::Close;
     }
     let Some(nl) = memchr(b'\n', buf) else {
         if buf.len() > limits.max_line {

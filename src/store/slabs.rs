@@ -19,7 +19,7 @@ pub fn class_sizes(item_size_max: usize) -> Vec<usize> {
     let mut size = FIRST_CHUNK as f64;
     while sizes.len() < MAX_CLASSES - 2 && (size as usize) < (chunk_max as f64 / FACTOR) as usize {
         let mut s = size as usize;
-        if s % 8 != 0 {
+        if !s.is_multiple_of(8) {
             s += 8 - s % 8;
         }
         sizes.push(s);

@@ -268,10 +268,10 @@ fn s3fifo_beats_lru_on_zipf() {
             }
         } else {
             lru_set.insert(id);
-            if lru.len() >= cap {
-                if let Some(old) = lru.pop_front() {
-                    lru_set.remove(&old);
-                }
+            if lru.len() >= cap
+                && let Some(old) = lru.pop_front()
+            {
+                lru_set.remove(&old);
             }
         }
         lru.push_back(id);

@@ -8,6 +8,7 @@
 pub mod certs;
 pub mod conn;
 pub mod ktls;
+mod validity;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -305,18 +306,17 @@ fn leaf_in_date(path: &Path, chain: &[CertificateDer<'static>]) -> Result<(), St
     let leaf = chain
         .first()
         .ok_or_else(|| format!("{}: no certificate found", path.display()))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+    let v = validity::validity(leaf.as_ref())
         .map_err(|e| format!("{}: cannot parse the certificate: {e}", path.display()))?;
-    let v = cert.validity();
     let now = crate::store::clock::unix_now();
-    if now > v.not_after.timestamp() {
+    if now > v.not_after.unix() {
         return Err(format!(
             "{}: the certificate expired on {} (notAfter)",
             path.display(),
             v.not_after
         ));
     }
-    if now < v.not_before.timestamp() {
+    if now < v.not_before.unix() {
         return Err(format!(
             "{}: the certificate is not valid before {} (notBefore)",
             path.display(),
@@ -356,14 +356,14 @@ impl TlsContext {
             KtlsMode::Off => KernelSupport::none("ssl_kernel_tls=off"),
             KtlsMode::Auto | KtlsMode::On => ktls::probe(),
         };
-        if settings.kernel_tls == KtlsMode::On {
-            if let Some(why) = &kernel.unavailable {
-                return Err(format!(
-                    "ssl_kernel_tls=on: kernel TLS is not usable on Linux {}: {why} \
+        if settings.kernel_tls == KtlsMode::On
+            && let Some(why) = &kernel.unavailable
+        {
+            return Err(format!(
+                "ssl_kernel_tls=on: kernel TLS is not usable on Linux {}: {why} \
                      (use ssl_kernel_tls=auto to fall back to userspace TLS)",
-                    kernel.release
-                ));
-            }
+                kernel.release
+            ));
         }
         let (configs, out_of_date) = build_configs(&settings, &ticketer, &sessions, &kernel)?;
         if let Some(e) = out_of_date {

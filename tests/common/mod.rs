@@ -247,17 +247,15 @@ impl ServerProc {
                         if let Ok(mut l) = log_w.lock() {
                             l.push_str(&line);
                         }
-                        if !sent {
-                            if let Some(rest) = line.trim().split("listening on ").nth(1) {
-                                let port: u16 = rest
-                                    .split(',')
-                                    .next()
-                                    .and_then(|a| a.rsplit(':').next())
-                                    .and_then(|p| p.parse().ok())
-                                    .unwrap_or(0);
-                                let _ = tx.send(port);
-                                sent = true;
-                            }
+                        if !sent && let Some(rest) = line.trim().split("listening on ").nth(1) {
+                            let port: u16 = rest
+                                .split(',')
+                                .next()
+                                .and_then(|a| a.rsplit(':').next())
+                                .and_then(|p| p.parse().ok())
+                                .unwrap_or(0);
+                            let _ = tx.send(port);
+                            sent = true;
                         }
                     }
                 }

@@ -88,7 +88,7 @@ KVER=$(ls "$KDIR/lib/modules")
 
 say "building static binaries (target $TRIPLE, crt-static)"
 (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
-  --target "$TRIPLE" --bin tessera --bin tessera-bench --example ktls-check)
+  --target "$TRIPLE" -p tessera -p tessera-bench --bin tessera --bin tessera-bench --example ktls-check)
 BIN="$ROOT/target/$TRIPLE/release"
 
 IR=$(mktemp -d "${TMPDIR:-/tmp}/ktlsvm-root.XXXX")
