@@ -47,6 +47,29 @@ impl Counter {
     }
 }
 
+/// For a snapshot type of `shard_stats!` or `class_stats!`: a method per reported field giving
+/// its report entry (name, value, and the kind its list declares), and `minus` for `stats
+/// reset` (counters subtract the baseline, gauges stay).
+macro_rules! snapshot_entries {
+    ($t:ident, counters { $($c:ident),* } gauges { $($g:ident),* }) => {
+        #[allow(missing_docs)] // each is its field's report entry; the fields are documented
+        impl $t {
+            $(pub fn $c(&self) -> Entry {
+                Entry::new(stringify!($c), self.$c, Kind::Counter)
+            })*
+            $(pub fn $g(&self) -> Entry {
+                Entry::new(stringify!($g), self.$g, Kind::Gauge)
+            })*
+
+            /// Counters minus a `stats reset` baseline; gauges stay as they are.
+            pub fn minus(mut self, base: &$t) -> $t {
+                $(self.$c = self.$c.wrapping_sub(base.$c);)*
+                self
+            }
+        }
+    };
+}
+
 macro_rules! shard_stats {
     (
         counters { $($c:ident),* $(,)? }
@@ -93,23 +116,7 @@ macro_rules! shard_stats {
         /// How many stats [`ShardStats::report`] lists.
         const SHARD_REPORTED: usize = [$(stringify!($c),)* $(stringify!($g),)*].len();
 
-        #[allow(missing_docs)] // each is its field's report entry; the fields are documented
-        impl Snapshot {
-            $(pub fn $c(&self) -> Entry {
-                Entry::new(stringify!($c), self.$c, Kind::Counter)
-            })*
-            $(pub fn $g(&self) -> Entry {
-                Entry::new(stringify!($g), self.$g, Kind::Gauge)
-            })*
-        }
-
-        impl Snapshot {
-            /// Counters minus a `stats reset` baseline; gauges stay as they are.
-            pub fn minus(mut self, base: &Snapshot) -> Snapshot {
-                $(self.$c = self.$c.wrapping_sub(base.$c);)*
-                self
-            }
-        }
+        snapshot_entries!(Snapshot, counters { $($c),* } gauges { $($g),* });
     };
 }
 
@@ -225,23 +232,7 @@ macro_rules! class_stats {
             }
         }
 
-        #[allow(missing_docs)] // each is its field's report entry; the fields are documented
-        impl ClassSnapshot {
-            $(pub fn $c(&self) -> Entry {
-                Entry::new(stringify!($c), self.$c, Kind::Counter)
-            })*
-            $(pub fn $g(&self) -> Entry {
-                Entry::new(stringify!($g), self.$g, Kind::Gauge)
-            })*
-        }
-
-        impl ClassSnapshot {
-            /// Counters minus a `stats reset` baseline; gauges stay as they are.
-            pub fn minus(mut self, base: &ClassSnapshot) -> ClassSnapshot {
-                $(self.$c = self.$c.wrapping_sub(base.$c);)*
-                self
-            }
-        }
+        snapshot_entries!(ClassSnapshot, counters { $($c),* } gauges { $($g),* });
     };
 }
 
