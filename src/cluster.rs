@@ -42,20 +42,112 @@ pub struct ClusterConfig {
 /// The largest `config set cluster` payload accepted (about 3,000 nodes).
 pub const MAX_PAYLOAD: usize = 256 * 1024;
 
+/// Why a node (`host|ip|port` or `host:port`) does not parse. Its `Display` quotes the input,
+/// as the config file check and `config set cluster` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeError {
+    /// The node as written.
+    pub input: String,
+    /// What is wrong with it.
+    pub kind: NodeErrorKind,
+}
+
+/// What is wrong with a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeErrorKind {
+    /// Has `|` but not exactly three fields.
+    NotThreeFields,
+    /// Neither `|` nor `:`.
+    NoSeparator,
+    /// The host field is empty.
+    EmptyHost,
+    /// The host holds a space, a control character or `|`.
+    BadHostChar(char),
+    /// The ip field is not an IP address.
+    BadIp(String),
+    /// The port is not 1 to 65535.
+    BadPort,
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.input;
+        match &self.kind {
+            NodeErrorKind::NotThreeFields => write!(f, "'{s}': expected host|ip|port"),
+            NodeErrorKind::NoSeparator => write!(f, "'{s}': expected host|ip|port or host:port"),
+            NodeErrorKind::EmptyHost => write!(f, "'{s}': the host is empty"),
+            NodeErrorKind::BadHostChar(c) => write!(f, "'{s}': the host has the character {c:?}"),
+            NodeErrorKind::BadIp(ip) => write!(f, "'{s}': '{ip}' is not an IP address"),
+            NodeErrorKind::BadPort => write!(f, "'{s}': the port must be 1 to 65535"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Why a `config set cluster` data block does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// Not UTF-8.
+    NotUtf8,
+    /// No version line.
+    Empty,
+    /// The version line is not a number.
+    BadVersion(String),
+    /// No node line after the version.
+    NoNodes,
+    /// A third line.
+    ExtraLine(String),
+    /// A node does not parse.
+    Node(NodeError),
+    /// The node line holds no node.
+    EmptyList,
+    /// A thread panicked holding the cluster state.
+    Poisoned,
+}
+
+impl std::fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PayloadError::NotUtf8 => f.write_str("the data is not UTF-8"),
+            PayloadError::Empty => {
+                f.write_str("the data is empty: expected '<version>\\n<host>|<ip>|<port> ...'")
+            }
+            PayloadError::BadVersion(v) => write!(f, "'{v}' is not a version number"),
+            PayloadError::NoNodes => f.write_str("no node list after the version line"),
+            PayloadError::ExtraLine(l) => write!(
+                f,
+                "unexpected line '{l}': the nodes go on one line, separated by spaces"
+            ),
+            PayloadError::Node(e) => e.fmt(f),
+            PayloadError::EmptyList => f.write_str("the node list is empty"),
+            PayloadError::Poisoned => f.write_str("cluster state is poisoned"),
+        }
+    }
+}
+
+impl std::error::Error for PayloadError {}
+
 impl Node {
     /// Parses `host|ip|port` (ElastiCache's form) or `host:port` / `[v6]:port`. In the
     /// second form an IP literal fills both fields; a host name leaves `ip` empty.
-    pub fn parse(s: &str) -> Result<Node, String> {
+    pub fn parse(s: &str) -> Result<Node, NodeError> {
+        let fail = |kind| NodeError {
+            input: s.to_string(),
+            kind,
+        };
         let (host, ip, port) = if s.contains('|') {
             let parts: Vec<&str> = s.split('|').collect();
             let [host, ip, port] = parts[..] else {
-                return Err(format!("'{s}': expected host|ip|port"));
+                return Err(fail(NodeErrorKind::NotThreeFields));
             };
             (host.to_string(), ip.to_string(), port)
         } else {
             let (host, port) = s
                 .rsplit_once(':')
-                .ok_or_else(|| format!("'{s}': expected host|ip|port or host:port"))?;
+                .ok_or_else(|| fail(NodeErrorKind::NoSeparator))?;
             let host = host
                 .strip_prefix('[')
                 .and_then(|h| h.strip_suffix(']'))
@@ -68,22 +160,22 @@ impl Node {
             (host.to_string(), ip, port)
         };
         if host.is_empty() {
-            return Err(format!("'{s}': the host is empty"));
+            return Err(fail(NodeErrorKind::EmptyHost));
         }
         if let Some(c) = host
             .chars()
             .find(|c| c.is_whitespace() || c.is_control() || *c == '|')
         {
-            return Err(format!("'{s}': the host has the character {c:?}"));
+            return Err(fail(NodeErrorKind::BadHostChar(c)));
         }
         if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-            return Err(format!("'{s}': '{ip}' is not an IP address"));
+            return Err(fail(NodeErrorKind::BadIp(ip)));
         }
         let port = port
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("'{s}': the port must be 1 to 65535"))?;
+            .ok_or_else(|| fail(NodeErrorKind::BadPort))?;
         Ok(Node { host, ip, port })
     }
 }
@@ -109,26 +201,23 @@ impl ClusterConfig {
 
     /// Parses a `config set cluster` data block: what `payload` produces (the version
     /// line, then the nodes separated by spaces); line ends may be `\n` or `\r\n`.
-    pub fn parse_payload(data: &[u8]) -> Result<ClusterConfig, String> {
-        let text = std::str::from_utf8(data).map_err(|_| "the data is not UTF-8".to_string())?;
+    pub fn parse_payload(data: &[u8]) -> Result<ClusterConfig, PayloadError> {
+        let text = std::str::from_utf8(data).map_err(|_| PayloadError::NotUtf8)?;
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        let version = lines
-            .next()
-            .ok_or("the data is empty: expected '<version>\\n<host>|<ip>|<port> ...'")?;
+        let version = lines.next().ok_or(PayloadError::Empty)?;
         let version: u64 = version
             .parse()
-            .map_err(|_| format!("'{version}' is not a version number"))?;
-        let node_line = lines.next().ok_or("no node list after the version line")?;
+            .map_err(|_| PayloadError::BadVersion(version.to_string()))?;
+        let node_line = lines.next().ok_or(PayloadError::NoNodes)?;
         if let Some(extra) = lines.next() {
-            return Err(format!(
-                "unexpected line '{extra}': the nodes go on one line, separated by spaces"
-            ));
+            return Err(PayloadError::ExtraLine(extra.to_string()));
         }
         let nodes = node_line
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(Node::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PayloadError::Node)?;
         Ok(ClusterConfig { version, nodes })
     }
 }
@@ -137,7 +226,7 @@ impl ClusterConfig {
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetError {
     /// The payload does not parse.
-    Invalid(String),
+    Invalid(PayloadError),
     /// The version did not go up.
     Stale {
         /// The version given.
@@ -184,12 +273,12 @@ impl ClusterState {
 
     fn install(&self, new: ClusterConfig) -> Result<Arc<ClusterConfig>, SetError> {
         if new.nodes.is_empty() {
-            return Err(SetError::Invalid("the node list is empty".to_string()));
+            return Err(SetError::Invalid(PayloadError::EmptyList));
         }
         let mut guard = self
             .current
             .lock()
-            .map_err(|_| SetError::Invalid("cluster state is poisoned".to_string()))?;
+            .map_err(|_| SetError::Invalid(PayloadError::Poisoned))?;
         if let Some(cur) = guard.as_ref()
             && new.version <= cur.version
         {
