@@ -26,6 +26,7 @@
 
 pub mod clock;
 mod evict;
+mod ghost;
 pub mod slabs;
 mod write;
 
@@ -35,7 +36,7 @@ use hashbrown::HashTable;
 
 use crate::stats::counters::{ClassStats, MAX_CLASSES, ShardClasses, ShardStats};
 pub use clock::{Clock, RelTime};
-use evict::Ghost;
+use ghost::Ghost;
 
 /// memcached's per-item header size with CAS on 64-bit builds (`sizeof(item) + 8`).
 pub const ITEM_HEADER: usize = 56;
