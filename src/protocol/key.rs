@@ -40,6 +40,7 @@ pub type KeyRef<'a> = Key<&'a [u8]>;
 impl<'a> Key<&'a [u8]> {
     /// Checks a text key: 1..=250 bytes, no control characters (spaces cannot occur: they
     /// split tokens).
+    #[inline]
     pub fn parse(key: &'a [u8]) -> Result<Self, KeyError> {
         if key.is_empty() || key.len() > KEY_MAX_LENGTH {
             return Err(KeyError::Length);
@@ -83,6 +84,7 @@ pub struct KeyList<'a>(&'a [u8]);
 
 impl<'a> KeyList<'a> {
     /// Checks every key of `rest` (space separated).
+    #[inline] // a get's keys: checked inside the front end's dispatch, as before the split
     pub fn parse(rest: &'a [u8]) -> Result<Self, KeyError> {
         let list = KeyList(rest);
         for k in list.raw() {

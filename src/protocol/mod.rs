@@ -90,7 +90,9 @@ pub enum Parsed<C> {
 impl<C> Parsed<C> {
     /// The same outcome with the request mapped (one command's arguments into the
     /// front end's command type).
-    #[inline]
+    // Always inlined: a command's parse result is mapped into the front end's type on the
+    // request path, and a call here would copy the outcome once more.
+    #[inline(always)]
     pub fn map<D>(self, f: impl FnOnce(C) -> D) -> Parsed<D> {
         match self {
             Parsed::Incomplete => Parsed::Incomplete,
