@@ -3,7 +3,7 @@
 //!
 //! Those with process-wide effects (flush_all, cache_memlimit, stats) are barriers: the
 //! remote work queued before them in the pipeline is finished first
-//! ([`crate::net::session::Output::resolve`]), so `set k; flush_all; get k` behaves as written.
+//! (`Output::resolve`), so `set k; flush_all; get k` behaves as written.
 
 pub mod cache_memlimit;
 pub mod config;
