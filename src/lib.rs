@@ -22,8 +22,11 @@
 //! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
 //! - [`net`]: listeners, the connection loop, [`net::session`] (bytes in, replies out).
-//! - [`protocol`]: the text protocol parser and number rules.
-//! - [`shard`]: `owner(key)`, keyed operations, the mesh.
+//! - [`protocol`]: front ends (bytes → commands: text, meta), [`protocol::Key`], the reply
+//!   encoding commands share, number rules.
+//! - [`cmd`]: one module per command family: its arguments, how it runs, what it answers;
+//!   the dispatch of a parsed command (keyed: to the owner shard; admin: here).
+//! - [`shard`]: `owner(key)`, a shard's store and counters, the mesh.
 //! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
 //! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
 //!   entries that `stats` and `/metrics` both encode.
@@ -32,6 +35,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod cmd;
 pub mod config;
 pub mod net;
 pub mod protocol;

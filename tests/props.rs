@@ -10,7 +10,7 @@
 //!   fed the same bytes in pieces (at random points, and one byte at a time) answers exactly
 //!   as when fed them at once.
 //! - A model: random command sequences run against a shard whose clock the test drives
-//!   ([`Shard::exec_at`], [`Shard::flush_at`]) and against a small reference model of
+//!   ([`Keyed::run`], [`Shard::flush_at`]) and against a small reference model of
 //!   memcached's documented behaviour written here (protocol.txt), every reply compared byte
 //!   for byte; and the same through a whole [`Session`] on the real clock, with expiry times
 //!   that cannot change during a run.
@@ -29,12 +29,22 @@ use common::run_parts;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::RngSeed;
+use tessera::cmd::admin::{
+    cache_memlimit::CacheMemlimit, flush_all::FlushAll, verbosity::Verbosity, version::Version,
+};
+use tessera::cmd::arith::Arith;
+use tessera::cmd::delete::Delete;
+use tessera::cmd::meta::mn::MetaNoop;
+use tessera::cmd::retrieval::END;
+use tessera::cmd::storage::{Storage, Store};
+use tessera::cmd::touch::Touch;
+use tessera::cmd::{Command, Keyed};
 use tessera::config::Config;
 use tessera::net::session::{Ctx, Session};
-use tessera::protocol::meta::{MetaCmd, MetaFlags, MetaRequest, base64_decode};
-use tessera::protocol::{Limits, Parsed, Request, text};
+use tessera::protocol::meta::{MetaCmd, MetaFlags, base64_decode};
+use tessera::protocol::{Key, Limits, Parsed, text};
 use tessera::server::{MEMCACHED_VERSION, Shared};
-use tessera::shard::{KeyOp, Shard, hash_key, key_ops};
+use tessera::shard::{Shard, hash_key};
 use tessera::store::clock::unix_now;
 use tessera::store::{Clock, RelTime, StoreMode};
 
@@ -380,21 +390,19 @@ fn render_text(r: &TextReq, lay: &Layout) -> Vec<u8> {
 }
 
 /// Checks a parsed text request against the generated one.
-fn check_text(r: &TextReq, got: &Request<'_>) -> Result<(), String> {
+fn check_text(r: &TextReq, got: &Command<'_>) -> Result<(), String> {
+    fn key_of(k: &[u8]) -> Result<Key<&[u8]>, String> {
+        Key::parse(k).map_err(|e| format!("generated key {k:?}: {e}"))
+    }
     let want = match r {
         TextReq::Get { cmd, exptime, keys } => {
-            let Request::Get {
-                cas,
-                exptime: e,
-                keys: k,
-            } = got
-            else {
+            let Command::Get(g) = got else {
                 return Err(format!("not a get: {got:?}"));
             };
-            let got_keys: Vec<&[u8]> = k.iter().collect();
+            let got_keys: Vec<&[u8]> = g.keys.iter().map(|k| k.bytes()).collect();
             let want_keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
             let want_e = cmd.starts_with("gat").then(|| trunc32(exptime.0));
-            if *cas != cmd.ends_with('s') || *e != want_e || got_keys != want_keys {
+            if g.cas != cmd.ends_with('s') || g.exptime != want_e || got_keys != want_keys {
                 return Err(format!("get fields differ: {got:?}"));
             }
             return Ok(());
@@ -408,54 +416,54 @@ fn check_text(r: &TextReq, got: &Request<'_>) -> Result<(), String> {
             cas,
             noreply,
             ..
-        } => Request::Store {
+        } => Command::Storage(Storage::Store(Store {
             mode: *mode,
-            key,
+            key: key_of(key)?,
             flags: flags.0 as u32,
             exptime: trunc32(exptime.0),
             data,
             cas: if *mode == StoreMode::Cas { cas.0 } else { 0 },
             noreply: *noreply,
-        },
+        })),
         TextReq::Arith {
             incr,
             key,
             delta,
             noreply,
-        } => Request::Arith {
+        } => Command::Arith(Arith {
             incr: *incr,
-            key,
+            key: key_of(key)?,
             delta: delta.0,
             noreply: *noreply,
-        },
+        }),
         TextReq::Touch {
             key,
             exptime,
             noreply,
-        } => Request::Touch {
-            key,
+        } => Command::Touch(Touch {
+            key: key_of(key)?,
             exptime: trunc32(exptime.0),
             noreply: *noreply,
-        },
-        TextReq::Delete { key, noreply, .. } => Request::Delete {
-            key,
+        }),
+        TextReq::Delete { key, noreply, .. } => Command::Delete(Delete {
+            key: key_of(key)?,
             noreply: *noreply,
-        },
-        TextReq::FlushAll { delay, noreply } => Request::FlushAll {
+        }),
+        TextReq::FlushAll { delay, noreply } => Command::FlushAll(FlushAll {
             delay: delay.map_or(0, |d| trunc32(d.0)),
             noreply: *noreply,
-        },
-        TextReq::Verbosity { level, noreply } => Request::Verbosity {
+        }),
+        TextReq::Verbosity { level, noreply } => Command::Verbosity(Verbosity {
             level: level.0 as u32,
             noreply: *noreply,
-        },
-        TextReq::CacheMemlimit { mb, noreply } => Request::CacheMemlimit {
+        }),
+        TextReq::CacheMemlimit { mb, noreply } => Command::CacheMemlimit(CacheMemlimit {
             mb: *mb,
             noreply: *noreply,
-        },
-        TextReq::Version => Request::Version,
-        TextReq::Quit => Request::Quit,
-        TextReq::Noop => Request::MetaNoop,
+        }),
+        TextReq::Version => Command::Version(Version),
+        TextReq::Quit => Command::Quit,
+        TextReq::Noop => Command::MetaNoop(MetaNoop),
     };
     if *got == want {
         Ok(())
@@ -1794,33 +1802,31 @@ fn shard_exec(shard: &Shard, clock: &Clock, bytes: &[u8], now: i64) -> Vec<u8> {
         Parsed::Done { consumed, req, .. } if consumed == bytes.len() => req,
         other => panic!("{} did not parse: {other:?}", show(bytes)),
     };
-    fn one(shard: &Shard, now: RelTime, op: KeyOp<&[u8]>, noreply: bool, out: &mut Vec<u8>) {
+    fn one(shard: &Shard, now: RelTime, op: Keyed<&[u8]>, out: &mut Vec<u8>) {
         let mark = out.len();
-        shard.exec_at(&op, hash_key(op.key()), now, out);
-        if noreply {
+        op.run(shard, hash_key(op.key()), now, out);
+        if op.noreply() {
             out.truncate(mark);
         }
     }
     match req {
-        Request::Get { .. }
-        | Request::Store { .. }
-        | Request::Arith { .. }
-        | Request::Touch { .. }
-        | Request::Delete { .. } => {
-            key_ops(&req, |op, noreply| one(shard, now, op, noreply, &mut out));
-            if matches!(req, Request::Get { .. }) {
-                out.extend_from_slice(b"END\r\n");
+        Command::Get(g) => {
+            for op in g.each_key() {
+                one(shard, now, Keyed::Get(op), &mut out);
             }
+            out.extend_from_slice(END);
         }
-        Request::FlushAll { delay, noreply } => {
+        Command::Storage(c) => one(shard, now, Keyed::Storage(c), &mut out),
+        Command::Arith(c) => one(shard, now, Keyed::Arith(c), &mut out),
+        Command::Touch(c) => one(shard, now, Keyed::Touch(c), &mut out),
+        Command::Delete(c) => one(shard, now, Keyed::Delete(c), &mut out),
+        Command::FlushAll(FlushAll { delay, noreply }) => {
             shard.flush_at(delay, now);
             if !noreply {
                 out.extend_from_slice(b"OK\r\n");
             }
         }
-        Request::Version => {
-            out.extend_from_slice(format!("VERSION {MEMCACHED_VERSION}\r\n").as_bytes())
-        }
+        Command::Version(v) => v.run(&mut out),
         other => panic!("the model sends no {other:?}"),
     }
     out
@@ -2042,22 +2048,24 @@ proptest! {
         let mut buf = bytes.clone();
         buf.extend_from_slice(&tail);
         let key = r.wire_key();
-        let want = MetaRequest {
-            cmd: r.cmd,
-            key: &key,
-            tokens: if r.cmd == MetaCmd::Debug { &[] } else { &bytes[flag_range] },
-            data: &r.data,
-            flags: r.expected_flags(),
-            too_large: false,
-        };
+        // (cmd, key as sent, flag tokens, data, flags, too large)
+        let want = (
+            r.cmd,
+            &key[..],
+            if r.cmd == MetaCmd::Debug { &[][..] } else { &bytes[flag_range] },
+            &r.data[..],
+            r.expected_flags(),
+            false,
+        );
         match text::parse(&buf, &Limits::default()) {
-            Parsed::Done { consumed, req: Request::Meta(m), swallow } => {
+            Parsed::Done { consumed, req: Command::Meta(m), swallow } => {
                 prop_assert_eq!(consumed, bytes.len(), "{}", show(&bytes));
                 prop_assert_eq!(swallow, 0);
-                prop_assert_eq!(&m, &want, "{}", show(&bytes));
+                let got = (m.cmd, m.wire_key(), m.tokens, m.data, m.flags, m.too_large);
+                prop_assert_eq!(got, want, "{}", show(&bytes));
                 if r.base64 {
                     let mut raw = [0u8; 250];
-                    let n = base64_decode(m.key, &mut raw);
+                    let n = base64_decode(m.wire_key(), &mut raw);
                     prop_assert_eq!(n.map(|n| raw[..n].to_vec()), Some(r.key.clone()));
                 }
             }

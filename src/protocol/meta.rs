@@ -7,7 +7,7 @@
 //! Checks and error lines follow memcached's `_meta_flag_preparse` and `process_m*_command`.
 
 use super::num::{strtol32, strtoul32, strtoull};
-use super::{KEY_MAX_LENGTH, Limits, Parsed, Reply, Request, check_key};
+use super::{KEY_MAX_LENGTH, Key, KeyRef, Limits, Line, Parsed, Reply};
 
 /// Which meta command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +64,14 @@ pub struct MetaFlags {
     pub mode: Option<u8>,
 }
 
-/// A parsed meta request, borrowing from the read buffer.
+/// A parsed meta request, borrowing from the read buffer. Only the parser makes one: its
+/// key is known to be a valid text key, or (with `b`) base64 of 1..=250 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaRequest<'a> {
     /// The command.
     pub cmd: MetaCmd,
     /// The key as sent (base64 when `flags.base64`).
-    pub key: &'a [u8],
+    wire_key: &'a [u8],
     /// The flag tokens, space separated, in request order.
     pub tokens: &'a [u8],
     /// `ms` data.
@@ -81,38 +82,48 @@ pub struct MetaRequest<'a> {
     pub too_large: bool,
 }
 
-fn err<'a>(consumed: usize, reply: &'static [u8]) -> Parsed<'a> {
-    Parsed::Error {
-        consumed,
-        reply: Reply::Line(reply),
-        noreply: false,
-        swallow: 0,
+impl<'a> MetaRequest<'a> {
+    /// The key as sent (base64 when `flags.base64`).
+    pub fn wire_key(&self) -> &'a [u8] {
+        self.wire_key
+    }
+
+    /// The key, decoded into `buf` when the request used `b`.
+    pub fn key<'b>(&self, buf: &'b mut [u8; KEY_MAX_LENGTH]) -> KeyRef<'b>
+    where
+        'a: 'b,
+    {
+        if !self.flags.base64 {
+            return Key::checked(self.wire_key);
+        }
+        // Invariant: only the parser makes a MetaRequest, and it checked that the key
+        // decodes to 1..=250 bytes (decode_check), so this neither fails nor is empty.
+        let n = base64_decode(self.wire_key, buf).unwrap_or_default();
+        Key::checked(&buf[..n])
     }
 }
 
-/// Parses a meta command line (already split into memcached tokens by the text parser).
-/// `toks[0]` is the command; `rest_start` is where the first flag token starts in `line`.
-pub(super) fn parse<'a>(
-    buf: &'a [u8],
-    consumed: usize,
-    toks: &[&'a [u8]],
-    line: &'a [u8],
-    limits: &Limits,
-) -> Parsed<'a> {
+fn err<C>(l: &Line<'_>, reply: &'static [u8]) -> Parsed<C> {
+    l.error(Reply::Line(reply), false)
+}
+
+/// Parses a meta command line (already split into memcached tokens by the text front end).
+pub(super) fn parse<'a>(l: &Line<'a>, limits: &Limits) -> Parsed<MetaRequest<'a>> {
+    let toks = l.tokens();
     let cmd = match toks[0][1] {
         b'g' => MetaCmd::Get,
         b's' => MetaCmd::Set,
         b'd' => MetaCmd::Delete,
         b'a' => MetaCmd::Arith,
         b'e' => MetaCmd::Debug,
-        _ => return err(consumed, b"ERROR\r\n"),
+        _ => return err(l, b"ERROR\r\n"),
     };
     // memcached counts the terminal token too.
-    let ntokens = toks.len() + 1;
+    let ntokens = l.ntokens();
     if ntokens < 3 {
         // me checks its own arguments; the others fail memcached's token count.
         return err(
-            consumed,
+            l,
             if cmd == MetaCmd::Debug {
                 b"CLIENT_ERROR bad command line format\r\n"
             } else {
@@ -122,36 +133,32 @@ pub(super) fn parse<'a>(
     }
     let key = toks[1];
     if key.len() > KEY_MAX_LENGTH {
-        return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+        return err(l, b"CLIENT_ERROR bad command line format\r\n");
     }
     if cmd == MetaCmd::Debug {
         let base64 = toks.len() >= 3 && toks[2] == b"b";
-        if decode_check(key, base64, consumed).is_some() {
-            return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+        if decode_check(key, base64).is_some() {
+            return err(l, b"CLIENT_ERROR bad command line format\r\n");
         }
-        return Parsed::Done {
-            consumed,
-            req: Request::Meta(MetaRequest {
-                cmd,
-                key,
-                tokens: &[],
-                data: &[],
-                flags: MetaFlags {
-                    base64,
-                    ..Default::default()
-                },
-                too_large: false,
-            }),
-            swallow: 0,
-        };
+        return l.done(MetaRequest {
+            cmd,
+            wire_key: key,
+            tokens: &[],
+            data: &[],
+            flags: MetaFlags {
+                base64,
+                ..Default::default()
+            },
+            too_large: false,
+        });
     }
     let first_flag = if cmd == MetaCmd::Set { 3 } else { 2 };
     if cmd == MetaCmd::Set && ntokens == 3 {
-        return err(consumed, b"CLIENT_ERROR bad command line format\r\n");
+        return err(l, b"CLIENT_ERROR bad command line format\r\n");
     }
     if ntokens > MFLAG_MAX_OPT_LENGTH {
         return err(
-            consumed,
+            l,
             if cmd == MetaCmd::Get {
                 b"CLIENT_ERROR options flags are too long\r\n"
             } else {
@@ -164,23 +171,18 @@ pub(super) fn parse<'a>(
     if cmd == MetaCmd::Set {
         match strtol32(toks[2]) {
             Some(v) if (0..=i32::MAX - 2).contains(&v) => vlen = v as usize,
-            _ => return err(consumed, b"CLIENT_ERROR bad command line format\r\n"),
+            _ => return err(l, b"CLIENT_ERROR bad command line format\r\n"),
         }
     }
-    let swallow_err = |reply: &'static [u8]| Parsed::Error {
-        consumed,
-        reply: Reply::Line(reply),
-        noreply: false,
-        swallow: if cmd == MetaCmd::Set { vlen + 2 } else { 0 },
+    let swallow_err = |reply: &'static [u8]| {
+        l.error_swallowing(
+            Reply::Line(reply),
+            false,
+            if cmd == MetaCmd::Set { vlen + 2 } else { 0 },
+        )
     };
     let flag_toks = &toks[first_flag.min(toks.len())..];
-    let tokens: &'a [u8] = match flag_toks.first() {
-        Some(t) => {
-            let start = t.as_ptr() as usize - line.as_ptr() as usize;
-            &line[start..]
-        }
-        None => &[],
-    };
+    let tokens: &'a [u8] = l.from_token(first_flag);
     let flags = match preparse(flag_toks, cmd) {
         Ok(f) => f,
         Err(e) => {
@@ -194,18 +196,14 @@ pub(super) fn parse<'a>(
             return swallow_err(reply);
         }
     };
-    if let Some(p) = decode_check(key, flags.base64, consumed) {
-        return match p {
-            Parsed::Error { reply, .. } => swallow_err(match (cmd, reply) {
-                // md and ma decode the key while checking flags: one generic line.
-                (MetaCmd::Delete | MetaCmd::Arith, _) if flags.base64 => {
-                    b"CLIENT_ERROR invalid or duplicate flag\r\n"
-                }
-                (_, Reply::Line(l)) => l,
-                _ => b"CLIENT_ERROR bad command line format\r\n",
-            }),
-            other => other,
-        };
+    if let Some(e) = decode_check(key, flags.base64) {
+        return swallow_err(match cmd {
+            // md and ma decode the key while checking flags: one generic line.
+            MetaCmd::Delete | MetaCmd::Arith if flags.base64 => {
+                b"CLIENT_ERROR invalid or duplicate flag\r\n"
+            }
+            _ => e,
+        });
     }
     if flag_toks
         .iter()
@@ -213,15 +211,13 @@ pub(super) fn parse<'a>(
     {
         return swallow_err(b"CLIENT_ERROR opaque token too long\r\n");
     }
-    let request = |data: &'a [u8], too_large: bool| {
-        Request::Meta(MetaRequest {
-            cmd,
-            key,
-            tokens,
-            data,
-            flags,
-            too_large,
-        })
+    let request = |data: &'a [u8], too_large: bool| MetaRequest {
+        cmd,
+        wire_key: key,
+        tokens,
+        data,
+        flags,
+        too_large,
     };
     match cmd {
         MetaCmd::Set => {
@@ -232,40 +228,33 @@ pub(super) fn parse<'a>(
             }
             if crate::store::item_total(decoded_len(key, flags.base64), vlen) > limits.item_size_max
             {
-                return Parsed::Done {
-                    consumed,
-                    req: request(&[], true),
-                    swallow: vlen + 2,
-                };
+                return l.done_swallowing(request(&[], true), vlen + 2);
             }
             // meta set always reports errors, q or not
-            super::with_data_block(buf, consumed, vlen, false, |data| request(data, false))
+            l.with_data(vlen, false, |data| request(data, false))
         }
         MetaCmd::Arith
             if flags
                 .mode
                 .is_some_and(|m| !matches!(m, b'I' | b'+' | b'D' | b'-')) =>
         {
-            err(consumed, b"CLIENT_ERROR invalid mode for ma M token\r\n")
+            err(l, b"CLIENT_ERROR invalid mode for ma M token\r\n")
         }
-        _ => Parsed::Done {
-            consumed,
-            req: request(&[], false),
-            swallow: 0,
-        },
+        _ => l.done(request(&[], false)),
     }
 }
 
-/// Checks the key: a plain key must be a valid text key; a base64 one must decode.
-fn decode_check<'a>(key: &[u8], base64: bool, consumed: usize) -> Option<Parsed<'a>> {
+/// Checks the key: a plain key must be a valid text key; a base64 one must decode to
+/// 1..=250 bytes. The error line if not.
+fn decode_check(key: &[u8], base64: bool) -> Option<&'static [u8]> {
     if base64 {
         let mut buf = [0u8; KEY_MAX_LENGTH];
         match base64_decode(key, &mut buf) {
             Some(n) if n > 0 => None,
-            _ => Some(err(consumed, b"CLIENT_ERROR error decoding key\r\n")),
+            _ => Some(b"CLIENT_ERROR error decoding key\r\n"),
         }
-    } else if check_key(key).is_err() {
-        Some(err(consumed, b"CLIENT_ERROR bad command line format\r\n"))
+    } else if Key::parse(key).is_err() {
+        Some(b"CLIENT_ERROR bad command line format\r\n")
     } else {
         None
     }

@@ -17,7 +17,8 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 
-use super::{KeyOp, Shard};
+use super::Shard;
+use crate::cmd::Keyed;
 
 /// A request from one executor to another.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub enum Envelope {
         /// Its pending-reply slot.
         slot: u32,
         /// The operations.
-        ops: Vec<KeyOp<Vec<u8>>>,
+        ops: Vec<Keyed<Vec<u8>>>,
     },
     /// flush_all on this shard.
     Flush {
@@ -185,7 +186,7 @@ impl Mesh {
     pub async fn send(
         &self,
         to: usize,
-        ops: Vec<KeyOp<Vec<u8>>>,
+        ops: Vec<Keyed<Vec<u8>>>,
     ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
         self.request(to, |from, slot| Envelope::Batch { from, slot, ops })
             .await
@@ -260,8 +261,7 @@ fn handle(shard: &Shard, env: Envelope) -> (usize, Reply) {
             };
             let now = shard.clock.now();
             for op in &ops {
-                let op = op.as_ref();
-                shard.exec_at(&op, super::hash_key(op.key()), now, &mut out.buf);
+                op.run(shard, super::hash_key(op.key()), now, &mut out.buf);
                 out.ends.push(out.buf.len());
             }
             (
