@@ -159,6 +159,7 @@ bad -R 0
 bad -a 800
 bad -a 1000
 bad -a ""
+bad -a 77777777777777
 bad -D ""
 bad -D ab
 bad -D -v
