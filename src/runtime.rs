@@ -12,21 +12,23 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
-use crate::config::{Config, ListenMode};
+use crate::config::{Config, ConfigError, ListenMode};
 use crate::net::session::Ctx;
 use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
 use crate::server::Shared;
 use crate::shard::Shard;
 use crate::shard::mesh::{self, Envelope, Mesh, Reply};
+use crate::tls::TlsContext;
 use crate::tls::conn::WbufPool;
-use crate::tls::{TlsContext, TlsSettings};
 
 /// Why the server could not start or stopped.
 #[derive(Debug)]
 pub enum RunError {
     /// A configuration problem discovered at startup.
-    Config(String),
+    Config(ConfigError),
+    /// The TLS certificates or key could not be loaded.
+    Tls(String),
     /// A listening socket could not be made.
     Bind(std::net::SocketAddr, std::io::Error),
     /// The locked-memory limit is below what io_uring needs.
@@ -41,7 +43,8 @@ pub enum RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Config(m) => f.write_str(m),
+            RunError::Config(e) => e.fmt(f),
+            RunError::Tls(m) => f.write_str(m),
             RunError::Bind(a, e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 write!(f, "failed to listen on {a}: address already in use")
             }
@@ -92,15 +95,15 @@ impl Server {
     pub fn bind(config: Config) -> Result<Server, RunError> {
         check_memlock()?;
         if let Some(p) = &config.unix_socket {
-            net::check_unix_path(p).map_err(|e| {
-                RunError::Config(format!(
-                    "failed to listen on unix socket {}: {e}",
-                    p.display()
-                ))
+            net::check_unix_path(p).map_err(|error| {
+                RunError::Config(ConfigError::UnixSocket {
+                    path: p.clone(),
+                    error,
+                })
             })?;
         }
-        let tls = match TlsSettings::from_config(&config).map_err(RunError::Config)? {
-            Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Config)?),
+        let tls = match config.tls_settings().map_err(RunError::Config)? {
+            Some(settings) => Some(TlsContext::new(settings).map_err(RunError::Tls)?),
             None => None,
         };
         let n = config.threads.max(1);
@@ -108,17 +111,12 @@ impl Server {
         let addrs = if config.unix_socket.is_some() {
             Vec::new()
         } else {
-            config
-                .listeners()
-                .map_err(|e| RunError::Config(e.to_string()))?
+            config.listeners().map_err(RunError::Config)?
         };
         if let Some(t) = &tls {
             let needs_mtls = addrs.iter().any(|(m, _)| *m == ListenMode::Mtls);
             if needs_mtls && t.settings.ca_cert.is_none() {
-                return Err(RunError::Config(
-                    "an mtls: listener needs -o ssl_ca_cert=FILE to verify client certificates"
-                        .into(),
-                ));
+                return Err(RunError::Config(ConfigError::MtlsNeedsCa));
             }
         }
         let mut listeners: Vec<Vec<BoundListener>> = (0..n).map(|_| Vec::new()).collect();

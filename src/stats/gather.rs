@@ -274,48 +274,22 @@ pub fn render_settings(shared: &Shared, out: &mut Vec<u8>) {
 
 /// `stats settings`: the configuration under memcached's names (all [`super::Kind::Info`]).
 pub fn settings(shared: &Shared) -> Report {
-    let c = &shared.config;
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    use crate::config::Live;
     let mut r = Report::with_capacity(48);
-    r.info("maxbytes", limit_maxbytes(shared));
-    r.info("maxconns", c.max_connections);
-    r.info("tcpport", c.port);
-    r.info("udpport", c.udp_port);
-    r.info("inter", c.listen.join(","));
-    r.info("verbosity", shared.verbose());
-    r.info("evictions", if c.disable_evictions { "off" } else { "on" });
-    r.info("num_threads", shared.stats.shards());
-    r.info("stat_key_prefix", c.prefix_delimiter);
-    r.info("detail_enabled", "no");
-    r.info("reqs_per_event", c.reqs_per_event);
-    r.info("cas_enabled", "yes");
-    r.info("tcp_backlog", c.backlog);
-    r.info("binding_protocol", "ascii");
-    r.info("auth_enabled_sasl", "no");
-    r.info("auth_enabled_ascii", "no");
-    r.info("item_size_max", c.item_size_max);
-    r.info("maxconns_fast", "yes");
-    r.info("flush_enabled", yes_no(!c.disable_flush_all));
-    r.info("hash_algorithm", "xxh3");
-    r.info("eviction_policy", "s3fifo");
-    r.info("idle_timeout", c.idle_timeout_secs);
-    r.info("read_buf_max", c.read_buf_max);
-    r.info("shard_queue", c.shard_queue);
-    r.info("shutdown_timeout", c.shutdown_timeout_secs);
-    r.info("cluster_config_set", yes_no(c.cluster_config_set));
-    let (version, nodes) = shared
-        .cluster
-        .get()
-        .map_or((0, 0), |cl| (cl.version, cl.nodes.len()));
-    r.info("cluster_config_version", version);
-    r.info("cluster_nodes", nodes);
-    match c.admin_listen {
-        Some(a) => r.info("admin_listen", a.to_string()),
-        None => r.info("admin_listen", "off"),
-    }
-    for (k, v) in crate::tls::settings_stats(shared.tls.as_ref().map(|t| &t.settings)) {
-        r.info(k, v);
-    }
+    let tls = shared.tls.as_ref().map(|t| &t.settings);
+    // One snapshot, so that version and node count agree.
+    let cluster = shared.cluster.get();
+    let live = |what: Live| match what {
+        Live::MaxBytes => limit_maxbytes(shared).to_string(),
+        Live::Verbosity => shared.verbose().to_string(),
+        Live::Threads => shared.stats.shards().to_string(),
+        Live::ClusterVersion => cluster.as_ref().map_or(0, |cl| cl.version).to_string(),
+        Live::ClusterNodes => cluster.as_ref().map_or(0, |cl| cl.nodes.len()).to_string(),
+    };
+    // Which lines, in which order, and what each shows: the settings table's.
+    shared
+        .config
+        .stats_settings(tls, live, |name, value| r.info(name, value));
     r
 }
 

@@ -60,38 +60,8 @@ const MAX_FRAGMENT: usize = 16384;
 /// Largest `send` this module makes: bounds how many records one call can produce.
 const MAX_SEND: usize = 256 * 1024;
 
-/// `ssl_kernel_tls`: whether TLS records move into the kernel after the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KtlsMode {
-    /// kTLS where the kernel has it (and the negotiated suite), rustls elsewhere.
-    Auto,
-    /// kTLS for every connection: refuse to start without it; offer only suites it has.
-    On,
-    /// Records stay in rustls.
-    Off,
-}
-
-impl KtlsMode {
-    /// Parses `-o ssl_kernel_tls[=VALUE]` / TOML `tls.kernel`. memcached's bare switch
-    /// (stored as "true") asks for kTLS where it works, which is `auto`.
-    pub fn parse(v: Option<&str>) -> Result<KtlsMode, String> {
-        match v {
-            None | Some("auto" | "true") => Ok(KtlsMode::Auto),
-            Some("on" | "yes" | "1" | "required") => Ok(KtlsMode::On),
-            Some("off" | "no" | "0" | "false") => Ok(KtlsMode::Off),
-            Some(v) => Err(format!("ssl_kernel_tls: '{v}' is not auto, on or off")),
-        }
-    }
-
-    /// The name `stats settings` shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            KtlsMode::Auto => "auto",
-            KtlsMode::On => "on",
-            KtlsMode::Off => "off",
-        }
-    }
-}
+/// `ssl_kernel_tls`, parsed with the other TLS settings in `config`.
+pub use crate::config::KtlsMode;
 
 /// A record cipher the kernel may implement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
