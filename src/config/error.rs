@@ -141,7 +141,7 @@ pub enum ConfigError {
         /// Where it came from.
         name: String,
         /// Why.
-        error: String,
+        error: crate::cluster::NodeError,
     },
     /// `[cluster] nodes = []`.
     EmptyNodes(String),
