@@ -288,16 +288,10 @@ fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
     (!cpus.is_empty()).then_some(cpus)
 }
 
-/// Ends the process now (the `shutdown` command), removing the pid file and unix socket.
-pub fn exit_now(shared: &Shared, code: i32) -> ! {
-    if let Some(p) = &shared.config.pidfile {
-        let _ = std::fs::remove_file(p);
-    }
-    if let Some(p) = &shared.config.unix_socket {
-        let _ = std::fs::remove_file(p);
-    }
-    std::process::exit(code)
-}
+/// Kept at this path only for the `shutdown` command's call in `net::session::handle`
+/// (moving to `cmd/`), the one import of `runtime` from below it; new code calls
+/// [`crate::server::exit_now`].
+pub use crate::server::exit_now;
 
 /// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
 fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), RunError> {
