@@ -21,14 +21,16 @@
 //! - [`admin`]: the HTTP admin listener: Prometheus metrics and a health check.
 //! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
-//! - [`net`]: listeners, the connection loop, [`net::session`] (bytes in, replies out).
+//! - [`net`]: one accept loop (TCP and unix), the transport (plaintext, rustls, kTLS), the
+//!   connection loop (read → parse a batch → dispatch → write), reply ordering.
 //! - [`protocol`]: the text protocol parser and number rules.
 //! - [`shard`]: `owner(key)`, keyed operations, the mesh.
 //! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
 //! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
 //!   entries that `stats` and `/metrics` both encode.
 //! - [`server`]: state shared by all executors.
-//! - [`tls`]: rustls settings, reloadable certificates, the TLS connection, dev certificates.
+//! - [`tls`]: rustls settings, reloadable certificates, accepting a client (handshake,
+//!   deadline, kTLS switch), the rustls and kTLS connections, dev certificates.
 
 pub mod admin;
 pub mod cluster;

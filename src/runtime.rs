@@ -13,7 +13,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
 use crate::config::{Config, ListenMode};
-use crate::net::session::Ctx;
+use crate::net::Ctx;
 use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
 use crate::server::Shared;
@@ -476,7 +476,7 @@ async fn executor_main(
         mesh,
         shared: shared.clone(),
         limits: Limits::from_config(&shared.config),
-        rbufs: crate::net::session::ReadBufs::default(),
+        rbufs: crate::net::ReadBufs::default(),
         stop: Rc::default(),
         latency: shared.config.admin_listen.map(|_| shared.stats.latency(id)),
         wbufs: shared
@@ -499,13 +499,17 @@ async fn executor_main(
         .ok_or_else(|| RunError::Executor(format!("no listeners for executor {id}")))?;
     let mut tasks: Vec<glommio::Task<()>> = Vec::new();
     for l in mine {
-        tasks.push(glommio::spawn_local(net::accept_loop(l, ctx.clone())));
+        let endpoint = net::Endpoint::Tcp(l);
+        tasks.push(glommio::spawn_local(net::accept_loop(
+            endpoint,
+            ctx.clone(),
+        )));
     }
     if let (0, Some(path)) = (id, shared.config.unix_socket.clone()) {
         let mask = shared.config.unix_mask;
-        tasks.push(glommio::spawn_local(net::accept_unix(
-            path,
-            mask,
+        let endpoint = net::Endpoint::Unix { path, mask };
+        tasks.push(glommio::spawn_local(net::accept_loop(
+            endpoint,
             ctx.clone(),
         )));
     }
