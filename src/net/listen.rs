@@ -375,3 +375,26 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Expect, ListenMode, expect_for};
+
+    #[test]
+    fn listener_modes_choose_how_clients_are_accepted() {
+        assert_eq!(expect_for(ListenMode::NoTls, true), None);
+        assert_eq!(expect_for(ListenMode::Default, false), None);
+        assert_eq!(
+            expect_for(ListenMode::Default, true),
+            Some(Expect::Tls { mtls: false })
+        );
+        assert_eq!(
+            expect_for(ListenMode::Mtls, true),
+            Some(Expect::Tls { mtls: true })
+        );
+        assert_eq!(
+            expect_for(ListenMode::Permissive, true),
+            Some(Expect::Either)
+        );
+    }
+}

@@ -212,3 +212,32 @@ async fn secure(
         Err((SwitchError::Broken(e), _)) => Err(AcceptError::KtlsBroken(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AcceptError, HandshakeError};
+    use crate::tls::ktls::Declined;
+
+    #[test]
+    fn errors_read_as_the_log_lines_did() {
+        let eof = || HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(
+            AcceptError::Handshake(eof()).to_string(),
+            format!(
+                "I/O: {}",
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof)
+            )
+        );
+        assert_eq!(AcceptError::NoClientCa.to_string(), "I/O: mtls: no CA");
+        assert_eq!(
+            AcceptError::KtlsRequired(Declined::NoRecordBoundary).to_string(),
+            "I/O: ssl_kernel_tls=on and this connection cannot use kTLS: no record boundary \
+             to switch at"
+        );
+        let refused =
+            AcceptError::Handshake(HandshakeError::Tls(rustls::Error::NoCertificatesPresented));
+        assert!(refused.is_verify_failure());
+        assert!(!AcceptError::Handshake(eof()).is_verify_failure());
+        assert!(!AcceptError::TimedOut(std::time::Duration::from_secs(1)).is_verify_failure());
+    }
+}

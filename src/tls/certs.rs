@@ -186,3 +186,20 @@ pub fn run(args: &[String]) -> Result<String, CertsError> {
     ));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::run;
+
+    #[test]
+    fn usage_errors_read_as_before() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = |a: &[&str]| run(&args(a)).expect_err("a usage error").to_string();
+        assert_eq!(err(&["--out"]), "certs: --out needs a directory");
+        assert_eq!(err(&["--name"]), "certs: --name needs a host name");
+        assert_eq!(
+            err(&["--bogus"]),
+            "certs: unknown argument '--bogus' (see tessera certs --help)"
+        );
+    }
+}

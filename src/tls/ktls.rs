@@ -37,6 +37,7 @@ pub use stream::{KtlsStream, ReadTarget};
 pub use sys::{install_tx, send_control};
 use sys::{set_crypto, set_ulp};
 
+/// The kernel's kTLS interface (linux/tls.h, linux/tcp.h).
 const SOL_TLS: libc::c_int = 282;
 const TCP_ULP: libc::c_int = 31;
 const TLS_TX: libc::c_int = 1;
@@ -53,21 +54,6 @@ const TLS_CIPHER_CHACHA20_POLY1305: u16 = 54;
 const CT_ALERT: u8 = 21;
 const CT_HANDSHAKE: u8 = 22;
 const CT_APPLICATION_DATA: u8 = 23;
-/// Handshake message type of a TLS 1.3 KeyUpdate.
-const HS_KEY_UPDATE: u8 = 24;
-
-/// Alert descriptions sent or recognised here.
-const ALERT_CLOSE_NOTIFY: u8 = 0;
-const ALERT_UNEXPECTED_MESSAGE: u8 = 10;
-const ALERT_BAD_RECORD_MAC: u8 = 20;
-const ALERT_RECORD_OVERFLOW: u8 = 22;
-const ALERT_DECODE_ERROR: u8 = 50;
-const ALERT_USER_CANCELED: u8 = 90;
-
-/// Largest plaintext in one record.
-const MAX_FRAGMENT: usize = 16384;
-/// Largest `send` this module makes: bounds how many records one call can produce.
-const MAX_SEND: usize = 256 * 1024;
 
 /// `ssl_kernel_tls`: whether TLS records move into the kernel after the handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

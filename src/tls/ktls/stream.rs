@@ -13,7 +13,26 @@ use rustls::{ConnectionTrafficSecrets, ProtocolVersion, SupportedCipherSuite};
 
 use super::keys::CryptoInfo;
 use super::sys::{clear_socket_error, recv_record, send_record, set_crypto, set_ulp};
-use super::*;
+use super::{
+    CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE, Declined, KernelSupport, SwitchError, TLS_RX,
+    TLS_TX, path_label,
+};
+
+/// Handshake message type of a TLS 1.3 KeyUpdate.
+const HS_KEY_UPDATE: u8 = 24;
+
+/// Alert descriptions sent or recognised here.
+const ALERT_CLOSE_NOTIFY: u8 = 0;
+const ALERT_UNEXPECTED_MESSAGE: u8 = 10;
+const ALERT_BAD_RECORD_MAC: u8 = 20;
+const ALERT_RECORD_OVERFLOW: u8 = 22;
+const ALERT_DECODE_ERROR: u8 = 50;
+const ALERT_USER_CANCELED: u8 = 90;
+
+/// Largest plaintext in one record.
+const MAX_FRAGMENT: usize = 16384;
+/// Largest `send` this module makes: bounds how many records one call can produce.
+pub(super) const MAX_SEND: usize = 256 * 1024;
 
 /// The records one `send` of `n` bytes can produce: every full record, plus one that the
 /// end of the call closes (or leaves open for the next call).

@@ -1,7 +1,7 @@
 //! Unit tests of the kTLS module: layouts, release parsing, record bounds, the probe.
 
 use super::keys::CryptoInfo;
-use super::stream::records_for;
+use super::stream::{MAX_SEND, records_for};
 use super::*;
 
 #[test]
@@ -85,4 +85,26 @@ fn probe_reports_this_kernel() {
     let s = probe();
     assert!(!s.describe().is_empty());
     assert_eq!(s.unavailable.is_none(), !s.suites.is_empty());
+}
+
+#[test]
+fn declined_reasons_read_as_before() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let cases = [
+        (
+            Declined::NoKernelCipher(ProtocolVersion::TLSv1_3, cs::TLS13_AES_128_GCM_SHA256),
+            "the kernel has no kTLS for TLSv1_3 TLS13_AES_128_GCM_SHA256",
+        ),
+        (Declined::HandshakeIncomplete, "handshake not complete"),
+        (Declined::PeerClosed, "the peer closed during the switch"),
+        (
+            Declined::NoRecordBoundary,
+            "no record boundary to switch at",
+        ),
+    ];
+    for (why, text) in cases {
+        assert_eq!(why.to_string(), text);
+    }
+    let ulp = Declined::Ulp(io::Error::from_raw_os_error(libc::ENOENT));
+    assert!(ulp.to_string().starts_with("setsockopt TCP_ULP \"tls\": "));
 }
