@@ -21,7 +21,8 @@
 //! - [`admin`]: the HTTP admin listener: Prometheus metrics and a health check.
 //! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
-//! - [`net`]: listeners, the connection loop, [`net::session`] (bytes in, replies out).
+//! - [`net`]: one accept loop (TCP and unix), the transport (plaintext, rustls, kTLS), the
+//!   connection loop (read → parse a batch → dispatch → write), reply ordering.
 //! - [`protocol`]: front ends (bytes → commands: text, meta), [`protocol::Key`], the reply
 //!   encoding commands share, number rules.
 //! - [`cmd`]: one module per command family: its arguments, how it runs, what it answers;
@@ -31,7 +32,8 @@
 //! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
 //!   entries that `stats` and `/metrics` both encode.
 //! - [`server`]: state shared by all executors.
-//! - [`tls`]: rustls settings, reloadable certificates, the TLS connection, dev certificates.
+//! - [`tls`]: rustls settings, reloadable certificates, accepting a client (handshake,
+//!   deadline, kTLS switch), the rustls and kTLS connections, dev certificates.
 
 pub mod admin;
 pub mod cluster;

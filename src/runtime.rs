@@ -13,7 +13,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
 use crate::config::{Config, ConfigError, ListenMode};
-use crate::net::session::Ctx;
+use crate::net::Ctx;
 use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
 use crate::server::Shared;
@@ -286,17 +286,6 @@ fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
     (!cpus.is_empty()).then_some(cpus)
 }
 
-/// Ends the process now (the `shutdown` command), removing the pid file and unix socket.
-pub fn exit_now(shared: &Shared, code: i32) -> ! {
-    if let Some(p) = &shared.config.pidfile {
-        let _ = std::fs::remove_file(p);
-    }
-    if let Some(p) = &shared.config.unix_socket {
-        let _ = std::fs::remove_file(p);
-    }
-    std::process::exit(code)
-}
-
 /// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
 fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), RunError> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
@@ -387,7 +376,7 @@ fn stop_on_signals(shared: Arc<Shared>) -> Result<(), RunError> {
                 };
                 if !shared.begin_shutdown(name) {
                     eprintln!("tessera: {name} during shutdown: exiting now");
-                    exit_now(&shared, 1);
+                    crate::server::exit_now(&shared, 1);
                 }
             }
         })
@@ -480,7 +469,7 @@ async fn executor_main(
         mesh,
         shared: shared.clone(),
         limits: Limits::from_config(&shared.config),
-        rbufs: crate::net::session::ReadBufs::default(),
+        rbufs: crate::net::ReadBufs::default(),
         stop: Rc::default(),
         latency: shared.config.admin_listen.map(|_| shared.stats.latency(id)),
         wbufs: shared
@@ -503,13 +492,17 @@ async fn executor_main(
         .ok_or_else(|| RunError::Executor(format!("no listeners for executor {id}")))?;
     let mut tasks: Vec<glommio::Task<()>> = Vec::new();
     for l in mine {
-        tasks.push(glommio::spawn_local(net::accept_loop(l, ctx.clone())));
+        let endpoint = net::Endpoint::Tcp(l);
+        tasks.push(glommio::spawn_local(net::accept_loop(
+            endpoint,
+            ctx.clone(),
+        )));
     }
     if let (0, Some(path)) = (id, shared.config.unix_socket.clone()) {
         let mask = shared.config.unix_mask;
-        tasks.push(glommio::spawn_local(net::accept_unix(
-            path,
-            mask,
+        let endpoint = net::Endpoint::Unix { path, mask };
+        tasks.push(glommio::spawn_local(net::accept_loop(
+            endpoint,
             ctx.clone(),
         )));
     }

@@ -170,3 +170,16 @@ impl Shared {
         self.curr_conns.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+/// Ends the process now (the `shutdown` command, a fatal executor error), removing the pid
+/// file and unix socket. Here, beside [`Shared`], so the code that serves connections can
+/// end the process without depending on the runtime that starts it.
+pub fn exit_now(shared: &Shared, code: i32) -> ! {
+    if let Some(p) = &shared.config.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &shared.config.unix_socket {
+        let _ = std::fs::remove_file(p);
+    }
+    std::process::exit(code)
+}

@@ -82,6 +82,15 @@ impl Stop {
             Poll::Pending
         })
     }
+
+    /// `fut`'s output, or None once shutdown has begun (`key` from [`Stop::register`]).
+    pub async fn unless_stopping<T>(&self, key: usize, fut: impl Future<Output = T>) -> Option<T> {
+        futures_lite::future::or(async { Some(fut.await) }, async {
+            self.wait(key).await;
+            None
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -9,71 +9,28 @@
 //! `ssl_wbuf_size`, in one write per buffer. The same state machine is what kTLS takes over
 //! after the handshake (rustls's kernel-connection API needs the unbuffered connection).
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 use rustls::{HandshakeKind, ServerConfig};
 
-use super::ktls::{KernelSupport, KtlsStream, SwitchError};
-
+mod kernel;
 pub mod mem;
+mod write;
+
+pub use write::WbufPool;
 
 /// Largest TLS record on the wire (TLS 1.2 allows 2048 bytes of expansion).
 const MAX_RECORD: usize = 5 + 16384 + 2048;
 /// First size of a connection's ciphertext buffer.
 const INCOMING_INITIAL: usize = 4096;
-/// Bytes per record added by encryption (header, explicit nonce, tag, content type), rounded up.
-const RECORD_OVERHEAD: usize = 64;
-/// Largest plaintext per record.
-const MAX_FRAGMENT: usize = 16384;
-
-/// Free write buffers of one executor (`ssl_wbuf_size` each).
-#[derive(Debug, Clone)]
-pub struct WbufPool {
-    size: usize,
-    free: Rc<RefCell<Vec<Vec<u8>>>>,
-}
-
-/// Buffers kept for reuse per executor; beyond that, returned buffers are freed.
-const POOL_KEEP: usize = 64;
-
-impl WbufPool {
-    /// A pool of `size`-byte buffers.
-    pub fn new(size: usize) -> Self {
-        WbufPool {
-            size: size.max(1024),
-            free: Rc::new(RefCell::new(Vec::new())),
-        }
-    }
-
-    fn take(&self) -> Vec<u8> {
-        self.free
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| vec![0; self.size])
-    }
-
-    fn give(&self, buf: Vec<u8>) {
-        let mut free = self.free.borrow_mut();
-        if free.len() < POOL_KEEP {
-            free.push(buf);
-        }
-    }
-
-    /// Plaintext bytes that fit one buffer once encrypted.
-    fn plain_per_buffer(&self) -> usize {
-        let records = self.size.div_ceil(MAX_FRAGMENT);
-        self.size.saturating_sub(records * RECORD_OVERHEAD).max(1)
-    }
-}
 
 /// Why a handshake failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// The peer spoke TLS wrongly, or the certificate was refused.
     Tls(rustls::Error),
@@ -99,6 +56,15 @@ impl HandshakeError {
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
             )
         )
+    }
+}
+
+impl std::error::Error for HandshakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HandshakeError::Tls(e) => Some(e),
+            HandshakeError::Io(e) => Some(e),
+        }
     }
 }
 
@@ -176,90 +142,6 @@ impl TlsStream {
             }
         }
     }
-
-    /// Moves the connection's records into the kernel (kTLS). First reads exactly to the
-    /// end of any partial record, decrypts what is buffered (plaintext to `early_plain`) and
-    /// sends what rustls queued, so the kernel starts at a record boundary. On
-    /// [`SwitchError::Declined`] the connection comes back unchanged, to stay in rustls.
-    pub async fn into_kernel(
-        mut self,
-        stream: &mut TcpStream,
-        early_plain: &mut Vec<u8>,
-        support: &KernelSupport,
-        record_limit: u64,
-    ) -> Result<KtlsStream, (SwitchError, Option<Box<TlsStream>>)> {
-        // Checked before any read: a declined connection must come back untouched.
-        let negotiated = match support.check(
-            self.conn.protocol_version(),
-            self.conn.negotiated_cipher_suite(),
-        ) {
-            Ok(n) => n,
-            Err(why) => return Err((SwitchError::Declined(why), Some(Box::new(self)))),
-        };
-        for _ in 0..4 {
-            if self.used == 0 {
-                break;
-            }
-            // A record header, then its whole body, and nothing past it.
-            let want = if self.used < 5 {
-                5
-            } else {
-                5 + u16::from_be_bytes([self.incoming[3], self.incoming[4]]) as usize
-            };
-            if want > MAX_RECORD {
-                return Err((
-                    SwitchError::Broken(io_err("TLS record larger than the protocol allows")),
-                    None,
-                ));
-            }
-            if self.incoming.len() < want {
-                self.incoming.resize(want, 0);
-            }
-            while self.used < want {
-                match stream.read(&mut self.incoming[self.used..want]).await {
-                    Ok(0) => {
-                        let eof = std::io::ErrorKind::UnexpectedEof.into();
-                        return Err((SwitchError::Broken(eof), None));
-                    }
-                    Ok(n) => self.used += n,
-                    Err(e) => return Err((SwitchError::Broken(e), None)),
-                }
-            }
-            if want > 5 {
-                let flow = self.process(&mut |p| early_plain.extend_from_slice(p));
-                if let Err(e) = self.flush_pending(stream).await {
-                    return Err((SwitchError::Broken(e), None));
-                }
-                match flow {
-                    Ok(Flow::Ready) if !self.peer_closed => {}
-                    Ok(_) => {
-                        let why = "the peer closed during the switch".to_string();
-                        return Err((SwitchError::Declined(why), Some(Box::new(self))));
-                    }
-                    Err(e) => return Err((SwitchError::Broken(io_err(e)), None)),
-                }
-            }
-        }
-        if self.used != 0 || !self.pending.is_empty() {
-            let why = "no record boundary to switch at".to_string();
-            return Err((SwitchError::Declined(why), Some(Box::new(self))));
-        }
-        KtlsStream::switch(stream, self.conn, negotiated, support, record_limit).map_err(
-            |(e, conn)| {
-                let back = conn.map(|conn| {
-                    Box::new(TlsStream {
-                        conn: *conn,
-                        incoming: vec![0; INCOMING_INITIAL],
-                        used: 0,
-                        pending: Vec::new(),
-                        peer_closed: false,
-                    })
-                });
-                (e, back)
-            },
-        )
-    }
-
     /// "userspace/TLSv1.3/TLS13_AES_128_GCM_SHA256", for `stats conns`.
     pub fn label(&self) -> String {
         super::ktls::path_label(
@@ -476,104 +358,6 @@ impl TlsStream {
             self.incoming[..self.used].copy_from_slice(&buf[..self.used]);
         }
         flow
-    }
-
-    /// Encrypts `data` and writes it, through buffers from `pool`. Returns the ciphertext
-    /// bytes written.
-    pub async fn write_plain(
-        &mut self,
-        stream: &mut TcpStream,
-        data: &[u8],
-        pool: &WbufPool,
-    ) -> std::io::Result<usize> {
-        self.flush_pending(stream).await?;
-        let mut buf = pool.take();
-        let result = self.write_chunks(stream, data, &mut buf, pool).await;
-        pool.give(buf);
-        result
-    }
-
-    async fn write_chunks(
-        &mut self,
-        stream: &mut TcpStream,
-        data: &[u8],
-        buf: &mut [u8],
-        pool: &WbufPool,
-    ) -> std::io::Result<usize> {
-        let per = pool.plain_per_buffer();
-        let mut written = 0;
-        for chunk in data.chunks(per) {
-            let n = self.encrypt(chunk, buf)?;
-            // Handshake-time messages rustls queued while encrypting (e.g. a key update)
-            // go out first.
-            self.flush_pending(stream).await?;
-            stream.write_all(&buf[..n]).await?;
-            written += n;
-        }
-        Ok(written)
-    }
-
-    fn encrypt(&mut self, plain: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            // The buffered input goes along, as rustls left it: part of a handshake message
-            // (say a KeyUpdate split over records) is tracked by offsets into it, and rustls
-            // indexes past the end of a shorter buffer (a panic).
-            let UnbufferedStatus { discard, state } = self
-                .conn
-                .process_tls_records(&mut self.incoming[..self.used]);
-            let written = match state.map_err(io_err)? {
-                ConnectionState::WriteTraffic(mut w) => {
-                    Some(w.encrypt(plain, out).map_err(|e| match e {
-                        EncryptError::InsufficientSize(s) => {
-                            io_err(format!("write buffer too small for a record: {s:?}"))
-                        }
-                        e => io_err(e),
-                    }))
-                }
-                ConnectionState::EncodeTlsData(mut e) => {
-                    encode_into(&mut self.pending, |b| e.encode(b)).map_err(io_err)?;
-                    None
-                }
-                ConnectionState::TransmitTlsData(t) => {
-                    t.done();
-                    None
-                }
-                other => return Err(io_err(format!("cannot send in TLS state {other:?}"))),
-            };
-            if discard > 0 {
-                self.incoming.copy_within(discard..self.used, 0);
-                self.used -= discard;
-            }
-            if let Some(written) = written {
-                return written;
-            }
-        }
-    }
-
-    /// Sends close_notify (best effort).
-    pub async fn close(&mut self, stream: &mut TcpStream) {
-        let mut buf = [0u8; 64];
-        let n = {
-            // With the buffered input, as in `encrypt`.
-            let UnbufferedStatus { state, .. } = self
-                .conn
-                .process_tls_records(&mut self.incoming[..self.used]);
-            match state {
-                Ok(ConnectionState::WriteTraffic(mut w)) => {
-                    w.queue_close_notify(&mut buf).unwrap_or(0)
-                }
-                _ => 0,
-            }
-        };
-        let _ = self.flush_pending(stream).await;
-        if n > 0 {
-            let _ = stream.write_all(&buf[..n]).await;
-        }
-    }
-
-    /// Sends whatever alert an error left queued (best effort).
-    pub async fn send_alerts(&mut self, stream: &mut TcpStream) {
-        let _ = self.flush_pending(stream).await;
     }
 }
 

@@ -5,6 +5,7 @@
 //! `rustls-pki-types`. Every executor does its own handshakes ([`conn`]); new connections
 //! take whatever configuration is current, existing ones keep the one they started with.
 
+pub mod accept;
 pub mod certs;
 pub mod conn;
 pub mod ktls;

@@ -41,6 +41,6 @@ impl Shutdown {
             return;
         }
         eprintln!("tessera: shutdown command received; exiting");
-        crate::runtime::exit_now(shared, 0);
+        crate::server::exit_now(shared, 0);
     }
 }

@@ -1,0 +1,53 @@
+//! What an executor gives each of its connections: its shard, its end of the mesh, the
+//! process-wide state, and the buffers and queues its connections share.
+
+use std::rc::Rc;
+
+use super::input::ReadBufs;
+use crate::protocol;
+use crate::server::Shared;
+use crate::shard::Shard;
+use crate::shard::mesh::Mesh;
+
+/// What an executor gives each of its connections.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// This executor's shard.
+    pub shard: Rc<Shard>,
+    /// Its end of the mesh (None with one executor).
+    pub mesh: Option<Rc<Mesh>>,
+    /// Process-wide state.
+    pub shared: std::sync::Arc<Shared>,
+    /// Parser limits.
+    pub limits: protocol::Limits,
+    /// TLS write buffers of this executor (when TLS is on).
+    pub wbufs: Option<crate::tls::conn::WbufPool>,
+    /// The task queue TLS handshakes run in.
+    pub hs_queue: Option<glommio::TaskQueueHandle>,
+    /// Read buffers shared by this executor's connections.
+    pub rbufs: ReadBufs,
+    /// This executor's graceful-shutdown state.
+    pub stop: Rc<super::stop::Stop>,
+    /// Service-time histograms, recorded when the admin listener is on.
+    pub latency: Option<std::sync::Arc<crate::stats::Latency>>,
+}
+
+impl Ctx {
+    /// A single-shard context with no executors around it: the whole cache in this thread.
+    /// For embedding the protocol engine, and for tests that drive a [`Session`] directly.
+    pub fn standalone(mut config: crate::config::Config) -> Ctx {
+        config.threads = 1;
+        let shared = Shared::new(config);
+        Ctx {
+            shard: Rc::new(Shard::new(&shared, 0, 1)),
+            mesh: None,
+            limits: protocol::Limits::from_config(&shared.config),
+            wbufs: None,
+            hs_queue: None,
+            rbufs: ReadBufs::default(),
+            stop: Rc::default(),
+            latency: None,
+            shared,
+        }
+    }
+}
