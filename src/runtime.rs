@@ -28,7 +28,7 @@ pub enum RunError {
     /// A configuration problem discovered at startup.
     Config(ConfigError),
     /// The TLS certificates or key could not be loaded.
-    Tls(String),
+    Tls(crate::tls::LoadError),
     /// A listening socket could not be made.
     Bind(std::net::SocketAddr, std::io::Error),
     /// The locked-memory limit is below what io_uring needs.
@@ -37,14 +37,14 @@ pub enum RunError {
         have: u64,
     },
     /// The executor pool failed.
-    Executor(String),
+    Executor(ExecutorError),
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Config(e) => e.fmt(f),
-            RunError::Tls(m) => f.write_str(m),
+            RunError::Tls(e) => e.fmt(f),
             RunError::Bind(a, e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 write!(f, "failed to listen on {a}: address already in use")
             }
@@ -56,12 +56,68 @@ impl std::fmt::Display for RunError {
                 MIN_MEMLOCK / 1024,
                 have / 1024
             ),
-            RunError::Executor(m) => write!(f, "executor failed: {m}"),
+            RunError::Executor(e) => write!(f, "executor failed: {e}"),
         }
     }
 }
 
-impl std::error::Error for RunError {}
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Config(e) => Some(e),
+            RunError::Tls(e) => Some(e),
+            RunError::Bind(_, e) => Some(e),
+            RunError::MemLock { .. } => None,
+            RunError::Executor(e) => Some(e),
+        }
+    }
+}
+
+/// What failed around the executors: the pool itself or a thread the server needs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExecutorError {
+    /// glommio could not start the pool, or an executor failed.
+    Pool(glommio::GlommioError<()>),
+    /// A thread (admin listener, signal handling) or its signal registration failed;
+    /// `what` says which, as the message starts.
+    Thread {
+        /// What could not be done, e.g. "cannot start the SIGHUP thread".
+        what: &'static str,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// An executor could not join the channel mesh.
+    MeshJoin,
+    /// An executor found no listeners kept for it.
+    NoListeners(usize),
+}
+
+impl std::fmt::Display for ExecutorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecutorError::Pool(e) => e.fmt(f),
+            ExecutorError::Thread { what, error } => write!(f, "{what}: {error}"),
+            ExecutorError::MeshJoin => f.write_str("joining the channel mesh failed"),
+            ExecutorError::NoListeners(id) => write!(f, "no listeners for executor {id}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecutorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExecutorError::Pool(e) => Some(e),
+            ExecutorError::Thread { error, .. } => Some(error),
+            ExecutorError::MeshJoin | ExecutorError::NoListeners(_) => None,
+        }
+    }
+}
+
+/// A [`RunError::Executor`] for a thread that could not be set up.
+fn thread_error(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
+    move |error| RunError::Executor(ExecutorError::Thread { what, error })
+}
 
 /// glommio's floor for RLIMIT_MEMLOCK.
 const MIN_MEMLOCK: u64 = 512 * 1024;
@@ -199,9 +255,8 @@ impl Server {
     pub fn run(mut self) -> Result<(), RunError> {
         self.handle_signals()?;
         if let Some(l) = self.admin.take() {
-            crate::admin::spawn(l, self.shared.clone()).map_err(|e| {
-                RunError::Executor(format!("cannot start the admin listener thread: {e}"))
-            })?;
+            crate::admin::spawn(l, self.shared.clone())
+                .map_err(thread_error("cannot start the admin listener thread"))?;
         }
         let shared = self.shared;
         let n = shared.config.threads.max(1);
@@ -241,7 +296,7 @@ impl Server {
                 let reply_builder = reply_builder.clone();
                 async move { executor_main(shared, listeners, mesh_builder, reply_builder).await }
             })
-            .map_err(|e| RunError::Executor(e.to_string()))?;
+            .map_err(|e| RunError::Executor(ExecutorError::Pool(e)))?;
         let mut first_err = None;
         for r in handles.join_all() {
             let err = match r {
@@ -250,7 +305,7 @@ impl Server {
                 Err(glommio::GlommioError::ReactorError(
                     glommio::ReactorErrorKind::MemLockLimit(have, _),
                 )) => RunError::MemLock { have },
-                Err(e) => RunError::Executor(e.to_string()),
+                Err(e) => RunError::Executor(ExecutorError::Pool(e)),
             };
             first_err.get_or_insert(err);
         }
@@ -289,7 +344,7 @@ fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
 /// SIGHUP re-reads the TLS certificates (a thread waits for it; the executors never block).
 fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), RunError> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-        .map_err(|e| RunError::Executor(format!("cannot handle SIGHUP: {e}")))?;
+        .map_err(thread_error("cannot handle SIGHUP"))?;
     std::thread::Builder::new()
         .name("tessera-sighup".into())
         .spawn(move || {
@@ -312,7 +367,7 @@ fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), RunError> {
                 }
             }
         })
-        .map_err(|e| RunError::Executor(format!("cannot start the SIGHUP thread: {e}")))?;
+        .map_err(thread_error("cannot start the SIGHUP thread"))?;
     Ok(())
 }
 
@@ -364,7 +419,7 @@ fn reload_cluster(shared: &Shared, path: &std::path::Path) {
 fn stop_on_signals(shared: Arc<Shared>) -> Result<(), RunError> {
     use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])
-        .map_err(|e| RunError::Executor(format!("cannot handle SIGTERM/SIGINT: {e}")))?;
+        .map_err(thread_error("cannot handle SIGTERM/SIGINT"))?;
     std::thread::Builder::new()
         .name("tessera-signals".into())
         .spawn(move || {
@@ -380,7 +435,7 @@ fn stop_on_signals(shared: Arc<Shared>) -> Result<(), RunError> {
                 }
             }
         })
-        .map_err(|e| RunError::Executor(format!("cannot start the signal thread: {e}")))?;
+        .map_err(thread_error("cannot start the signal thread"))?;
     Ok(())
 }
 
@@ -440,7 +495,7 @@ async fn executor_main(
     let n = shared.config.threads.max(1);
     // The mesh numbers its peers 0..n: that number is the shard id.
     let (id, mesh, receivers) = if n > 1 {
-        let joined = |_| RunError::Executor("joining the channel mesh failed".into());
+        let joined = |_| RunError::Executor(ExecutorError::MeshJoin);
         let (senders, receivers) = mesh_builder.join().await.map_err(joined)?;
         let (reply_senders, reply_receivers) = reply_builder.join().await.map_err(joined)?;
         let id = senders.peer_id();
@@ -489,7 +544,7 @@ async fn executor_main(
         .lock()
         .ok()
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
-        .ok_or_else(|| RunError::Executor(format!("no listeners for executor {id}")))?;
+        .ok_or(RunError::Executor(ExecutorError::NoListeners(id)))?;
     let mut tasks: Vec<glommio::Task<()>> = Vec::new();
     for l in mine {
         let endpoint = net::Endpoint::Tcp(l);

@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod certs;
 pub mod conn;
+mod error;
 pub mod ktls;
 mod validity;
 
@@ -24,6 +25,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use ktls::{KernelSupport, KtlsMode};
 
 pub use crate::config::{Ciphers, MinVersion, TlsSettings, VerifyMode};
+pub use error::{CertTime, DateError, LoadError};
 
 /// Sessions kept in the TLS 1.2 session-ID cache (`ssl_session_cache`).
 const SESSION_CACHE_ENTRIES: usize = 64 * 1024;
@@ -58,63 +60,75 @@ impl std::fmt::Debug for TlsContext {
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError> {
+    let bytes = read_file(path)?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+        .map_err(|error| LoadError::CertPem {
+            path: path.to_path_buf(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate found", path.display()));
+        return Err(LoadError::NoCert {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
 
 /// Whether the first certificate of a chain is valid now (notBefore <= now <= notAfter).
-fn leaf_in_date(path: &Path, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+fn leaf_in_date(path: &Path, chain: &[CertificateDer<'static>]) -> Result<(), LoadError> {
+    let path = || path.to_path_buf();
     let leaf = chain
         .first()
-        .ok_or_else(|| format!("{}: no certificate found", path.display()))?;
-    let v = validity::validity(leaf.as_ref())
-        .map_err(|e| format!("{}: cannot parse the certificate: {e}", path.display()))?;
+        .ok_or_else(|| LoadError::NoCert { path: path() })?;
+    let v = validity::validity(leaf.as_ref()).map_err(|error| LoadError::CertDates {
+        path: path(),
+        error,
+    })?;
     let now = crate::store::clock::unix_now();
     if now > v.not_after.unix() {
-        return Err(format!(
-            "{}: the certificate expired on {} (notAfter)",
-            path.display(),
-            v.not_after
-        ));
+        return Err(LoadError::Expired {
+            path: path(),
+            not_after: v.not_after,
+        });
     }
     if now < v.not_before.unix() {
-        return Err(format!(
-            "{}: the certificate is not valid before {} (notBefore)",
-            path.display(),
-            v.not_before
-        ));
+        return Err(LoadError::NotYetValid {
+            path: path(),
+            not_before: v.not_before,
+        });
     }
     Ok(())
 }
 
-fn read_key(path: &Path, der: bool) -> Result<PrivateKeyDer<'static>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_key(path: &Path, der: bool) -> Result<PrivateKeyDer<'static>, LoadError> {
+    let bytes = read_file(path)?;
     if der {
-        PrivateKeyDer::try_from(bytes)
-            .map_err(|e| format!("{}: not a DER private key: {e}", path.display()))
+        PrivateKeyDer::try_from(bytes).map_err(|error| LoadError::KeyDer {
+            path: path.to_path_buf(),
+            error,
+        })
     } else {
-        PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-            format!(
-                "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
-                path.display()
-            )
+        PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| LoadError::KeyPem {
+            path: path.to_path_buf(),
+            error,
         })
     }
 }
 
 impl TlsContext {
-    /// Loads certificates and builds the configurations; any problem is one message naming
-    /// the file.
-    pub fn new(settings: TlsSettings) -> Result<Arc<TlsContext>, String> {
-        let ticketer = rustls::crypto::ring::Ticketer::new()
-            .map_err(|e| format!("cannot create the session ticket key: {e}"))?;
+    /// Loads certificates and builds the configurations; a [`LoadError`] names the file at
+    /// fault.
+    pub fn new(settings: TlsSettings) -> Result<Arc<TlsContext>, LoadError> {
+        let ticketer = rustls::crypto::ring::Ticketer::new().map_err(LoadError::TicketKey)?;
         let sessions: Arc<dyn StoresServerSessions> = if settings.session_cache {
             ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES)
         } else {
@@ -127,11 +141,10 @@ impl TlsContext {
         if settings.kernel_tls == KtlsMode::On
             && let Some(why) = &kernel.unavailable
         {
-            return Err(format!(
-                "ssl_kernel_tls=on: kernel TLS is not usable on Linux {}: {why} \
-                     (use ssl_kernel_tls=auto to fall back to userspace TLS)",
-                kernel.release
-            ));
+            return Err(LoadError::KtlsUnavailable {
+                release: kernel.release.clone(),
+                why: why.clone(),
+            });
         }
         let (configs, out_of_date) = build_configs(&settings, &ticketer, &sessions, &kernel)?;
         if let Some(e) = out_of_date {
@@ -160,7 +173,7 @@ impl TlsContext {
 
     /// Re-reads chain, key and CA. On any error the old configuration keeps serving and the
     /// error is returned.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), LoadError> {
         let (configs, out_of_date) =
             build_configs(&self.settings, &self.ticketer, &self.sessions, &self.kernel)?;
         // An expired (or not yet valid) certificate would make every verifying client
@@ -190,7 +203,7 @@ fn build_configs(
     ticketer: &Arc<dyn ProducesTickets>,
     sessions: &Arc<dyn StoresServerSessions>,
     kernel: &KernelSupport,
-) -> Result<(Configs, Option<String>), String> {
+) -> Result<(Configs, Option<LoadError>), LoadError> {
     let certs = read_certs(&s.chain_cert)?;
     let out_of_date = leaf_in_date(&s.chain_cert, &certs).err();
     let key = read_key(&s.key, s.key_der)?;
@@ -208,10 +221,9 @@ fn build_configs(
             kernel.supports(Some(version), suite)
         });
         if provider.cipher_suites.is_empty() {
-            return Err(format!(
-                "ssl_kernel_tls=on: the kernel implements none of the configured ciphers ({})",
-                kernel.describe()
-            ));
+            return Err(LoadError::KtlsNoCipher {
+                kernel: kernel.describe(),
+            });
         }
     }
     let provider = Arc::new(provider);
@@ -219,22 +231,23 @@ fn build_configs(
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for c in read_certs(path)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+                roots.add(c).map_err(|error| LoadError::CaCert {
+                    path: path.clone(),
+                    error,
+                })?;
             }
             Some(Arc::new(roots))
         }
         None => None,
     };
-    let build = |require: Option<bool>| -> Result<Arc<ServerConfig>, String> {
+    let build = |require: Option<bool>| -> Result<Arc<ServerConfig>, LoadError> {
         let versions: &[&rustls::SupportedProtocolVersion] = match s.min_version {
             MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             MinVersion::Tls13 => &[&rustls::version::TLS13],
         };
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
-            .map_err(|e| format!("TLS settings: {e}"))?;
+            .map_err(LoadError::Versions)?;
         let builder = match (require, &roots) {
             (None, _) | (_, None) => builder.with_no_client_auth(),
             (Some(required), Some(roots)) => {
@@ -243,23 +256,19 @@ fn build_configs(
                 if !required {
                     vb = vb.allow_unauthenticated();
                 }
-                let verifier = vb.build().map_err(|e| {
-                    format!(
-                        "{}: cannot verify clients with it: {e}",
-                        s.ca_cert.as_deref().unwrap_or(Path::new("?")).display()
-                    )
+                let verifier = vb.build().map_err(|error| LoadError::ClientVerifier {
+                    path: s.ca_cert.clone().unwrap_or_else(|| "?".into()),
+                    error,
                 })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
         let mut cfg = builder
             .with_single_cert(certs.clone(), key.clone_key())
-            .map_err(|e| {
-                format!(
-                    "{} / {}: certificate and key do not form a usable pair: {e}",
-                    s.chain_cert.display(),
-                    s.key.display()
-                )
+            .map_err(|error| LoadError::KeyPair {
+                cert: s.chain_cert.clone(),
+                key: s.key.clone(),
+                error,
             })?;
         cfg.ticketer = ticketer.clone();
         cfg.session_storage = sessions.clone();

@@ -11,7 +11,7 @@ use std::fmt;
 /// What is wrong with a certificate's DER, as far as the walk to its validity goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub(crate) enum DateError {
+pub enum DateError {
     /// The DER ends early or holds something else where this field should be.
     Malformed(&'static str),
     /// A validity date that is not one of RFC 5280's two forms, or not a real date.
@@ -34,7 +34,7 @@ impl std::error::Error for DateError {}
 
 /// A validity date, UTC, to the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CertTime {
+pub struct CertTime {
     year: i64,
     month: u8,
     day: u8,
