@@ -12,13 +12,15 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
+use crate::cmd::Exec;
+use crate::cmd::exec::{Envelope, Mesh};
 use crate::config::{Config, ConfigError, ListenMode};
 use crate::net::Ctx;
 use crate::net::{self, BoundListener};
 use crate::protocol::Limits;
 use crate::server::Shared;
 use crate::shard::Shard;
-use crate::shard::mesh::{self, Envelope, Mesh, Reply};
+use crate::shard::mesh::{self, Reply};
 use crate::tls::TlsContext;
 use crate::tls::conn::WbufPool;
 
@@ -465,7 +467,7 @@ async fn wind_down(shared: &Shared, ctx: &Ctx, id: usize, accept_tasks: Vec<glom
         t.await;
     }
     // Connections of this executor (handshaking ones included).
-    let open = || ctx.shard.stats.curr_connections.get();
+    let open = || ctx.exec.shard.stats.curr_connections.get();
     until(deadline, || open() == 0).await;
     let left = open();
     if left > 0 {
@@ -520,9 +522,11 @@ async fn executor_main(
         _ => None,
     };
     let ctx = Rc::new(Ctx {
-        shard,
-        mesh,
-        shared: shared.clone(),
+        exec: Exec {
+            shard,
+            mesh,
+            shared: shared.clone(),
+        },
         limits: Limits::from_config(&shared.config),
         rbufs: crate::net::ReadBufs::default(),
         stop: Rc::default(),

@@ -1904,7 +1904,7 @@ fn run_model_on_session(ops: &[Op]) -> Result<(), TestCaseError> {
         prop_assert!(!closed);
         prop_assert_eq!(show(&got), show(&want), "\n{}", transcript(&log));
     }
-    ctx.shard.store.borrow().check_invariants();
+    ctx.exec.shard.store.borrow().check_invariants();
     Ok(())
 }
 

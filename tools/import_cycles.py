@@ -8,6 +8,12 @@ its `mod` declarations are not dependencies. Exit 0 with "no import cycles", or 
 each cycle (a strongly connected group of modules) with one reference per edge, file:line.
 
     python3 tools/import_cycles.py [SRC_DIR]    (default: src)
+
+.ci/run runs it after clippy; a cycle fails the run. Fixes that keep it clean: a parent
+mod.rs that only declares its children and re-exports them (the items it defined moved into
+a named child), children importing from the defining sibling (`super::table::Config`, not
+`super::Config`), shared types in a leaf module, and a lower layer made generic over what
+an upper one gives it (shard::mesh::Forward) instead of naming it.
 """
 
 import re

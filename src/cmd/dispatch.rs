@@ -2,8 +2,10 @@
 //! owns the key (at once if that is this one, else queued for the owner and answered in
 //! request order), the rest run here.
 
-use super::{Command, Keyed};
-use crate::net::session::{Ctx, Output};
+use super::Command;
+use super::keyed::Keyed;
+use crate::cmd::exec::Exec;
+use crate::cmd::order::Output;
 use crate::protocol::meta::MetaCmd;
 use crate::protocol::{KEY_MAX_LENGTH, Parsed};
 use crate::shard::mesh::PeerGone;
@@ -16,7 +18,7 @@ use super::storage::{Storage, TooLarge};
 
 /// Runs one command; its reply (or its place, for a forwarded one) goes to `output`.
 /// An error: the mesh is gone (shutting down), close the connection.
-pub async fn run(cmd: Command<'_>, ctx: &Ctx, output: &mut Output) -> Result<(), PeerGone> {
+pub async fn run(cmd: Command<'_>, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
     match cmd {
         Command::Get(get) => {
             for key in get.each_key() {
@@ -56,7 +58,7 @@ pub async fn run(cmd: Command<'_>, ctx: &Ctx, output: &mut Output) -> Result<(),
 }
 
 /// Runs a keyed command here if this shard owns the key, else queues it for its owner.
-fn route(op: Keyed<&[u8]>, ctx: &Ctx, output: &mut Output) {
+fn route(op: Keyed<&[u8]>, ctx: &Exec, output: &mut Output) {
     let hash = hash_key(op.key());
     let o = owner(hash, ctx.shard.n);
     let noreply = op.noreply();

@@ -13,20 +13,33 @@
 //! reply), a variant of [`Command`], its arm in [`dispatch::run`], and its name in the text
 //! front end's table ([`crate::protocol::text::parse`]).
 //!
+//! Layers: `net` (connections) runs commands through [`dispatch`] with an [`Exec`] (the
+//! executor's shard, mesh end and process state) and an [`Output`] (replies in request
+//! order, forwarded commands batched per owner); `cmd` runs them against `shard` and
+//! `store`, and its keyed commands travel over [`crate::shard::mesh`], which carries them
+//! as a [`crate::shard::mesh::Forward`] without naming them. This file only declares the
+//! modules and the [`Command`] a front end parses into; every module under it names only
+//! its siblings and the layers below.
+//!
 //! [`Line`]: crate::protocol::Line
 
 pub mod admin;
 pub mod arith;
 pub mod delete;
 pub mod dispatch;
+pub mod exec;
+pub mod keyed;
 pub mod meta;
+pub mod order;
 pub mod retrieval;
 pub mod storage;
 pub mod touch;
 
+pub use exec::Exec;
+pub use keyed::Keyed;
+pub use order::Output;
+
 use crate::protocol::meta::MetaRequest;
-use crate::shard::Shard;
-use crate::store::RelTime;
 
 /// A parsed request, borrowing keys and data from the read buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,71 +76,4 @@ pub enum Command<'a> {
     RefreshCerts(admin::refresh_certs::RefreshCerts),
     /// config get / config set.
     Config(admin::config::Config<'a>),
-}
-
-/// A command about one key: what the key's owner runs, locally or forwarded over the mesh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keyed<B> {
-    /// One key of a get/gets/gat/gats.
-    Get(retrieval::GetKey<B>),
-    /// A storage command.
-    Storage(storage::Storage<B>),
-    /// delete.
-    Delete(delete::Delete<B>),
-    /// incr/decr.
-    Arith(arith::Arith<B>),
-    /// touch.
-    Touch(touch::Touch<B>),
-    /// A meta command.
-    Meta(meta::Meta<B>),
-}
-
-impl<B: AsRef<[u8]>> Keyed<B> {
-    /// The key it is about.
-    pub fn key(&self) -> &[u8] {
-        match self {
-            Keyed::Get(c) => c.key.as_bytes(),
-            Keyed::Storage(c) => c.key(),
-            Keyed::Delete(c) => c.key.as_bytes(),
-            Keyed::Arith(c) => c.key.as_bytes(),
-            Keyed::Touch(c) => c.key.as_bytes(),
-            Keyed::Meta(c) => c.key.as_bytes(),
-        }
-    }
-
-    /// Whether its reply is dropped (meta commands have `q` instead, applied by the owner).
-    pub fn noreply(&self) -> bool {
-        match self {
-            Keyed::Storage(c) => c.noreply(),
-            Keyed::Delete(c) => c.noreply,
-            Keyed::Arith(c) => c.noreply,
-            Keyed::Touch(c) => c.noreply,
-            Keyed::Get(_) | Keyed::Meta(_) => false,
-        }
-    }
-
-    /// An owned copy, to forward to the key's owner.
-    pub fn to_owned(&self) -> Keyed<Vec<u8>> {
-        match self {
-            Keyed::Get(c) => Keyed::Get(c.to_owned()),
-            Keyed::Storage(c) => Keyed::Storage(c.to_owned()),
-            Keyed::Delete(c) => Keyed::Delete(c.to_owned()),
-            Keyed::Arith(c) => Keyed::Arith(c.to_owned()),
-            Keyed::Touch(c) => Keyed::Touch(c.to_owned()),
-            Keyed::Meta(c) => Keyed::Meta(c.to_owned()),
-        }
-    }
-
-    /// Runs it on the shard that owns the key, at `now`, appending memcached's reply
-    /// (noreply is the caller's to apply). `hash` is [`crate::shard::hash_key`] of the key.
-    pub fn run(&self, shard: &Shard, hash: u64, now: RelTime, out: &mut Vec<u8>) {
-        match self {
-            Keyed::Get(c) => c.run(shard, hash, now, out),
-            Keyed::Storage(c) => c.run(shard, hash, now, out),
-            Keyed::Delete(c) => c.run(shard, hash, now, out),
-            Keyed::Arith(c) => c.run(shard, hash, now, out),
-            Keyed::Touch(c) => c.run(shard, hash, now, out),
-            Keyed::Meta(c) => c.run(shard, hash, now, out),
-        }
-    }
 }

@@ -8,11 +8,23 @@
 
 use std::path::PathBuf;
 
+use super::apply::apply;
 use super::error::ConfigError;
-use super::schema::{Arg, Entry, Flag, Kind};
-use super::table::TABLE;
+use super::schema::{Arg, Flag, Kind};
+use super::table::{Config, Layer};
+use super::table::{Entry, TABLE};
 use super::value::parse_path;
-use super::{Command, Layer, apply, extended, help};
+use super::{extended, help};
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server with this configuration.
+    Run(Box<Config>),
+    /// Print this text (help, version, license) to stdout as is — it ends with a
+    /// newline — and exit 0.
+    Print(String),
+}
 
 /// The command line being parsed.
 #[derive(Default)]

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::value::fmt_size;
+use super::units::{READ_BUF_SLACK, fmt_size};
 
 /// A configuration error: one line for stderr.
 #[derive(Debug)]
@@ -467,7 +467,7 @@ impl fmt::Display for ConfigError {
                  (the item plus 4k for the command line)",
                 fmt_size(*read_buf),
                 fmt_size(*item),
-                fmt_size(item.saturating_add(super::value::READ_BUF_SLACK as u64))
+                fmt_size(item.saturating_add(READ_BUF_SLACK as u64))
             ),
             E::UnixSocket { path, error } => write!(
                 f,

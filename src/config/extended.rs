@@ -1,11 +1,11 @@
 //! memcached's `-o key[=value],key[=value],...`: the table's `-o` keys, the memcached keys
 //! accepted with a warning, and the families that are errors.
 
+use super::apply::apply;
 use super::error::ConfigError;
 use super::schema::Kind;
-use super::table::TABLE;
+use super::table::{Layer, TABLE};
 use super::value::Input;
-use super::{Layer, apply};
 
 /// Why a memcached `-o` key is accepted but has no effect, or `None` if it is not one.
 fn ignored(key: &str) -> Option<&'static str> {

@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
+use super::apply::apply;
 use super::error::ConfigError;
-use super::schema::{Entry, Kind};
-use super::table::TABLE;
+use super::schema::Kind;
+use super::table::{Entry, Layer, TABLE};
 use super::value::{Input, int_in_range};
-use super::{Layer, apply};
 use crate::cluster::{ClusterConfig, Node};
 
 /// The tables under the top level, in the order serde lists them, with the type name its

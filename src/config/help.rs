@@ -3,8 +3,8 @@
 //! `-o` keys after the flags.
 
 use super::extended::{IGNORED_EXT, UNSUPPORTED_EXT};
-use super::schema::{Entry, Kind};
-use super::table::{TABLE, default_value};
+use super::schema::Kind;
+use super::table::{Entry, TABLE, default_value};
 
 /// tessera's version, as `-V` prints it.
 const VERSION: &str = env!("CARGO_PKG_VERSION");

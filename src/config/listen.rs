@@ -5,9 +5,8 @@
 //! done by [`Config::listeners`] at startup, as memcached does.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::Config;
 use super::error::{ConfigError, ListenError};
 
 /// How a listener treats its connections (memcached's `-l` prefixes).
@@ -39,7 +38,7 @@ pub enum Host {
 /// `stats settings` shows and messages quote).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
-    text: String,
+    pub(super) text: String,
     /// Which of `notls:`, `mtls:`, `permissive:` were given (any number, any order).
     prefixes: [bool; 3],
     /// The host.
@@ -180,42 +179,5 @@ fn host(host: &str) -> Result<Host, ListenError> {
         Err(ListenError::NotAHost(host.to_string()))
     } else {
         Ok(Host::Name(host.to_string()))
-    }
-}
-
-impl Config {
-    /// The socket addresses to listen on, resolved from `listen` and `port`.
-    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
-        Ok(self.listeners()?.into_iter().map(|(_, a)| a).collect())
-    }
-
-    /// The listeners: each address with the mode its memcached prefix gave it.
-    ///
-    /// An entry without a port uses `port`; a host name is resolved (and may yield several
-    /// addresses). `mtls:` and `permissive:` need `-Z`; prefixes that contradict each other
-    /// are an error.
-    pub fn listeners(&self) -> Result<Vec<(ListenMode, SocketAddr)>, ConfigError> {
-        let mut out = Vec::new();
-        for l in &self.listen {
-            let mode = l.mode(self.tls_enabled)?;
-            let port = l.port.unwrap_or(self.port);
-            match &l.host {
-                Host::Ip(ip) => out.push((mode, SocketAddr::new(*ip, port))),
-                Host::Name(name) => {
-                    let resolved = (name.as_str(), port).to_socket_addrs().map_err(|error| {
-                        ConfigError::Resolve {
-                            entry: l.text.clone(),
-                            error,
-                        }
-                    })?;
-                    let before = out.len();
-                    out.extend(resolved.map(|a| (mode, a)));
-                    if out.len() == before {
-                        return Err(ConfigError::ResolvedToNothing(l.text.clone()));
-                    }
-                }
-            }
-        }
-        Ok(out)
     }
 }

@@ -1,6 +1,6 @@
 //! What a row of the settings table says, and the macro that turns the table into
-//! [`Config`](super::Config), its defaults, the per-source [`Layer`](super::Layer) and the
-//! code that moves a parsed value into its field.
+//! `Config`, its defaults, the per-source `Layer` and the code that moves a parsed value
+//! into its field (all made in `table.rs`, which this module does not name).
 //!
 //! A row states everything about one setting once: the `Config` field and its type and
 //! default (when it has one), its flags, its `-o` key, its config-file key, how its values
@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use crate::cluster::ClusterConfig;
 
 use super::listen::Listener;
-use super::value::fmt_size;
+use super::tls::TlsSettings;
+use super::units::fmt_size;
 
 /// Whether a flag takes a value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -152,7 +153,7 @@ pub enum Shows {
     /// Whether TLS is on: yes / no.
     TlsEnabled,
     /// From the checked TLS settings; no line without TLS.
-    Tls(fn(&super::TlsSettings) -> String),
+    Tls(fn(&TlsSettings) -> String),
 }
 
 /// A `stats settings` line: its place in memcached's order, its name, what it shows.
@@ -340,26 +341,12 @@ impl<T: FieldValue> FieldValue for Option<T> {
     }
 }
 
-/// Moves a parsed value into a row's field of a [`Layer`](super::Layer); `false` when the
-/// value does not fit the field (a table mistake).
-pub(super) type Setter = fn(&mut super::Layer, Value) -> bool;
-/// Reads a row's field.
-pub(super) type Getter = fn(&super::Config) -> Value;
-
-/// A row and the code that reaches its field, if it has one.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Entry {
-    /// The field's name, or the setting's for rows without one.
-    pub(super) name: &'static str,
-    pub(super) row: Row,
-    pub(super) set: Option<Setter>,
-    pub(super) get: Option<Getter>,
-}
-
 /// The table: `$(/// docs)* name [: Type = default] => Row { ... };` per setting.
 ///
 /// Makes `Config` (the rows with a type, in table order, plus `warnings`), its `Default`,
-/// `Layer` (each field as an `Option`: what one source set) with `apply`, and `TABLE`.
+/// `Layer` (each field as an `Option`: what one source set) with `apply`, `Entry` (a row
+/// with the code that reaches its field) and `TABLE`. `Entry` is made here, in the table's
+/// module, because it names `Layer` and `Config`: this module stays below the table.
 macro_rules! settings {
     ($( $(#[doc = $doc:literal])* $name:ident $(: $ty:ty = $default:expr)? => $row:expr; )*) => {
         $crate::config::schema::config_struct!(@fields []
@@ -400,9 +387,22 @@ macro_rules! settings {
             }
         }
 
+        /// A row and the code that reaches its field, if it has one.
+        #[derive(Clone, Copy, Debug)]
+        pub(super) struct Entry {
+            /// The field's name, or the setting's for rows without one.
+            pub(super) name: &'static str,
+            pub(super) row: $crate::config::schema::Row,
+            /// Moves a parsed value into the row's field of a `Layer`; `false` when the
+            /// value does not fit the field (a table mistake).
+            pub(super) set: Option<fn(&mut Layer, $crate::config::schema::Value) -> bool>,
+            /// Reads the row's field.
+            pub(super) get: Option<fn(&Config) -> $crate::config::schema::Value>,
+        }
+
         /// Every setting, in `-h` order.
-        pub(super) static TABLE: &[$crate::config::schema::Entry] = &[
-            $( $crate::config::schema::Entry {
+        pub(super) static TABLE: &[Entry] = &[
+            $( Entry {
                 name: stringify!($name),
                 row: $row,
                 set: $crate::config::schema::setter!($name $(: $ty)?),
@@ -486,7 +486,7 @@ macro_rules! tls_stat {
         $crate::config::schema::stat_of(
             $rank,
             $name,
-            $crate::config::schema::Shows::Tls(|$s: &$crate::config::TlsSettings| -> String {
+            $crate::config::schema::Shows::Tls(|$s: &$crate::config::tls::TlsSettings| -> String {
                 $show
             }),
         )

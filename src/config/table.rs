@@ -22,11 +22,10 @@ use super::listen::Listener;
 use super::schema::{
     Arg, Flag, Kind, Live, ROW, Row, Shows, flag, ignored, long, stat, stat_of, tls_stat, toml,
 };
-use super::{MAX_MEMORY_MB, MAX_THREADS, default_threads};
 use crate::cluster::ClusterConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::value::{GIB, KIB, MIB};
+use super::units::{GIB, KIB, MAX_MEMORY_MB, MAX_THREADS, MIB, default_threads};
 
 super::schema::settings! {
     /// `-p`, `--port`: TCP port (memcached default 11211). 0 picks a free port (tests).
@@ -579,6 +578,6 @@ super::schema::settings! {
 }
 
 /// How `Config` reads a row's field (for `stats settings` and `-h` defaults).
-pub(super) fn default_value(entry: &super::schema::Entry) -> Option<super::schema::Value> {
+pub(super) fn default_value(entry: &Entry) -> Option<super::schema::Value> {
     entry.get.map(|get| get(&Config::default()))
 }

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::build::build;
 use super::file::parse_toml;
 use super::schema::{Kind, Value};
+use super::table::Layer;
 use super::*;
 
 /// A listen list as text, the way `stats settings` shows it.

@@ -7,12 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::error::{ConfigError, Range};
-
-pub(super) const KIB: u64 = 1024;
-pub(super) const MIB: u64 = 1024 * 1024;
-pub(super) const GIB: u64 = 1024 * 1024 * 1024;
-/// Room for a storage command line in front of a maximum-size value.
-pub(super) const READ_BUF_SLACK: usize = 4 * 1024;
+use super::units::{GIB, KIB, MIB, fmt_size};
 
 /// A value as one source gives it: text from the command line or `-o` (`None`: the option
 /// was given bare), or a value from the config file.
@@ -22,19 +17,6 @@ pub(super) enum Input<'a> {
     Text(Option<&'a str>),
     /// Config file.
     Toml(&'a toml::Value),
-}
-
-/// Formats a byte count the way `-I` takes it: `1m`, `512k`, `1g` or plain bytes.
-pub(crate) fn fmt_size(n: u64) -> String {
-    if n != 0 && n.is_multiple_of(GIB) {
-        format!("{}g", n / GIB)
-    } else if n != 0 && n.is_multiple_of(MIB) {
-        format!("{}m", n / MIB)
-    } else if n != 0 && n.is_multiple_of(KIB) {
-        format!("{}k", n / KIB)
-    } else {
-        n.to_string()
-    }
 }
 
 fn out_of_range(name: &str, shown: &str, range: Range) -> ConfigError {

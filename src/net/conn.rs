@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 use super::input::Session;
-use super::order::Output;
 use super::session::Next;
 use super::transport::Transport;
+use crate::cmd::order::Output;
 
 /// A taken `-c` slot, returned (and counted) when dropped, whatever path the connection took.
 pub(super) struct ConnSlot {
@@ -29,10 +29,10 @@ pub(super) struct ConnSlot {
 impl ConnSlot {
     /// A slot, or None when `-c` connections are open.
     pub(super) fn take(ctx: &Rc<Ctx>) -> Option<ConnSlot> {
-        if !ctx.shared.try_add_conn() {
+        if !ctx.exec.shared.try_add_conn() {
             return None;
         }
-        let st = &ctx.shard.stats;
+        let st = &ctx.exec.shard.stats;
         st.total_connections.incr();
         st.curr_connections.add(1);
         Some(ConnSlot {
@@ -45,29 +45,30 @@ impl ConnSlot {
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.ctx.stop.unregister(self.stop_key);
-        self.ctx.shard.stats.curr_connections.sub(1);
-        self.ctx.shared.remove_conn();
+        self.ctx.exec.shard.stats.curr_connections.sub(1);
+        self.ctx.exec.shared.remove_conn();
     }
 }
 
 /// A number for log lines, unique across executors.
 pub(super) fn conn_id(ctx: &Ctx) -> u64 {
-    ctx.shard.stats.total_connections.get() * ctx.shard.n as u64 + ctx.shard.id as u64
+    ctx.exec.shard.stats.total_connections.get() * ctx.exec.shard.n as u64
+        + ctx.exec.shard.id as u64
 }
 
 /// Serves one connection until it closes. `initial` is plaintext already read.
 pub(super) async fn serve(mut transport: Transport, initial: Vec<u8>, slot: ConnSlot) {
     let ctx = slot.ctx.clone();
-    let st = &ctx.shard.stats;
+    let st = &ctx.exec.shard.stats;
     let id = conn_id(&ctx);
     transport.count(st, true);
-    if ctx.shared.verbose() > 1 {
+    if ctx.exec.shared.verbose() > 1 {
         let (kind, peer) = (transport.kind(), transport.peer());
         eprintln!("<{id} new {kind} client connection from {peer}");
     }
-    let last_cmd = Arc::new(AtomicU32::new(ctx.shared.clock.now()));
+    let last_cmd = Arc::new(AtomicU32::new(ctx.exec.shared.clock.now()));
     let entry = transport.conn_entry(id);
-    ctx.shared.conns.add(
+    ctx.exec.shared.conns.add(
         entry.fd,
         crate::server::ConnInfo {
             addr: entry.addr,
@@ -78,10 +79,10 @@ pub(super) async fn serve(mut transport: Transport, initial: Vec<u8>, slot: Conn
         },
     );
     let result = conn_loop(&mut transport, &ctx, id, &initial, &last_cmd, slot.stop_key).await;
-    ctx.shared.conns.remove(entry.fd);
+    ctx.exec.shared.conns.remove(entry.fd);
     match &result {
-        Err(e) if ctx.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
-        _ if ctx.shared.verbose() > 1 => eprintln!("<{id} connection closed"),
+        Err(e) if ctx.exec.shared.verbose() > 0 => eprintln!("<{id} connection error: {e}"),
+        _ if ctx.exec.shared.verbose() > 1 => eprintln!("<{id} connection closed"),
         _ => {}
     }
     transport.close(result.is_err(), st).await;
@@ -97,11 +98,11 @@ async fn conn_loop(
     last_cmd: &AtomicU32,
     stop_key: usize,
 ) -> std::io::Result<()> {
-    let st = &ctx.shard.stats;
+    let st = &ctx.exec.shard.stats;
     let mut session = Session::new();
     session.id = id;
-    let mut output = Output::new(ctx.shard.n);
-    let mut idle = Idle::new(ctx.shared.config.idle_timeout_secs);
+    let mut output = Output::new(ctx.exec.shard.n);
+    let mut idle = Idle::new(ctx.exec.shared.config.idle_timeout_secs);
     session.feed(initial);
     let mut pending_input = !initial.is_empty();
     loop {
@@ -110,7 +111,7 @@ async fn conn_loop(
             return Ok(());
         }
         pending_input = false;
-        last_cmd.store(ctx.shared.clock.now(), Ordering::Relaxed);
+        last_cmd.store(ctx.exec.shared.clock.now(), Ordering::Relaxed);
         loop {
             // Parse a batch and dispatch it.
             let parsed = session.requests;
@@ -119,7 +120,7 @@ async fn conn_loop(
                 idle.renew();
             }
             // Remote replies in, in request order.
-            let next = match output.resolve(ctx.mesh.as_deref()).await {
+            let next = match output.resolve(ctx.exec.mesh.as_deref()).await {
                 Ok(()) => next,
                 Err(_) => Next::Close,
             };
@@ -135,7 +136,7 @@ async fn conn_loop(
             if transport.near_limit() && session.start == session.end {
                 // Near the cipher's record limit and unable to rekey: end it between
                 // requests, with close_notify.
-                if ctx.shared.verbose() > 0 {
+                if ctx.exec.shared.verbose() > 0 {
                     eprintln!("<{id} kTLS record limit near: closing cleanly");
                 }
                 return Ok(());
@@ -206,8 +207,8 @@ async fn wait_for_input(
         match glommio::timer::timeout(left, async { Ok(read.await?) }).await {
             Ok(n) => n,
             Err(glommio::GlommioError::TimedOut(_)) => {
-                ctx.shard.stats.idle_kicks.incr();
-                if ctx.shared.verbose() > 0 {
+                ctx.exec.shard.stats.idle_kicks.incr();
+                if ctx.exec.shared.verbose() > 0 {
                     let secs = idle.secs;
                     eprintln!("<{id} no request for {secs}s: closing (idle_timeout)");
                 }
@@ -226,7 +227,7 @@ async fn wait_for_input(
         Some(0) => Ok(false),
         Some(_) => Ok(true),
         None => {
-            if ctx.shared.verbose() > 1 {
+            if ctx.exec.shared.verbose() > 1 {
                 eprintln!("<{id} shutting down: closing between requests");
             }
             Ok(false)

@@ -1,23 +1,21 @@
-//! What an executor gives each of its connections: its shard, its end of the mesh, the
-//! process-wide state, and the buffers and queues its connections share.
+//! What an executor gives each of its connections: what commands run with ([`Exec`]: its
+//! shard, its end of the mesh, the process-wide state), and the buffers and queues its
+//! connections share. `net` sits above `cmd`: the connection layer holds the command
+//! layer's context, never the other way round.
 
 use std::rc::Rc;
 
 use super::input::ReadBufs;
+use crate::cmd::Exec;
 use crate::protocol;
 use crate::server::Shared;
 use crate::shard::Shard;
-use crate::shard::mesh::Mesh;
 
 /// What an executor gives each of its connections.
 #[derive(Debug, Clone)]
 pub struct Ctx {
-    /// This executor's shard.
-    pub shard: Rc<Shard>,
-    /// Its end of the mesh (None with one executor).
-    pub mesh: Option<Rc<Mesh>>,
-    /// Process-wide state.
-    pub shared: std::sync::Arc<Shared>,
+    /// What commands run with: this executor's shard, its end of the mesh, the process.
+    pub exec: Exec,
     /// Parser limits.
     pub limits: protocol::Limits,
     /// TLS write buffers of this executor (when TLS is on).
@@ -39,15 +37,17 @@ impl Ctx {
         config.threads = 1;
         let shared = Shared::new(config);
         Ctx {
-            shard: Rc::new(Shard::new(&shared, 0, 1)),
-            mesh: None,
+            exec: Exec {
+                shard: Rc::new(Shard::new(&shared, 0, 1)),
+                mesh: None,
+                shared: shared.clone(),
+            },
             limits: protocol::Limits::from_config(&shared.config),
             wbufs: None,
             hs_queue: None,
             rbufs: ReadBufs::default(),
             stop: Rc::default(),
             latency: None,
-            shared,
         }
     }
 }

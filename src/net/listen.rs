@@ -129,7 +129,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub async fn accept_loop(endpoint: Endpoint, ctx: Rc<Ctx>) {
     // None: plaintext; else what the TLS accept expects.
     let expect = match &endpoint {
-        Endpoint::Tcp(l) => expect_for(l.mode, ctx.shared.tls.is_some()),
+        Endpoint::Tcp(l) => expect_for(l.mode, ctx.exec.shared.tls.is_some()),
         Endpoint::Unix { .. } => None,
     };
     let listener = Listener::open(endpoint, &ctx);
@@ -184,7 +184,7 @@ impl Listener {
             Endpoint::Tcp(l) => {
                 use std::os::fd::AsRawFd;
                 let fd = l.socket.as_raw_fd();
-                ctx.shared.conns.add(
+                ctx.exec.shared.conns.add(
                     fd,
                     crate::server::ConnInfo {
                         addr: sock_name(&l.addr),
@@ -249,7 +249,7 @@ impl Listener {
     /// of waiting on a listener nobody serves.
     fn close(self, ctx: &Ctx) {
         match self {
-            Listener::Tcp { fd, .. } => ctx.shared.conns.remove(fd),
+            Listener::Tcp { fd, .. } => ctx.exec.shared.conns.remove(fd),
             Listener::Unix { path, .. } => {
                 let _ = std::fs::remove_file(&path);
             }
@@ -272,7 +272,7 @@ fn into_glommio(socket: socket2::Socket) -> TcpListener {
 /// `-c` is reached: counted, told so (plaintext clients only: a TLS client could not read
 /// the line) and closed.
 fn refuse(mut stream: Stream, plain: bool, ctx: &Ctx) {
-    ctx.shard.stats.rejected_connections.incr();
+    ctx.exec.shard.stats.rejected_connections.incr();
     glommio::spawn_local(async move {
         if plain {
             let _ = stream.write_all(TOO_MANY).await;
@@ -312,8 +312,8 @@ fn start(stream: Stream, expect: Option<Expect>, slot: ConnSlot, ctx: &Ctx) {
 /// and hands the connection to the default queue.
 async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot) {
     let ctx = slot.ctx.clone();
-    let st = &ctx.shard.stats;
-    let Some(tls) = ctx.shared.tls.clone() else {
+    let st = &ctx.exec.shard.stats;
+    let Some(tls) = ctx.exec.shared.tls.clone() else {
         return;
     };
     let outcome = accept(
@@ -321,7 +321,7 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
         expect,
         &tls,
         conn_id(&ctx),
-        ctx.shared.verbose(),
+        ctx.exec.shared.verbose(),
     )
     .await;
     let id = conn_id(&ctx);
@@ -337,7 +337,7 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
                 st.ssl_ktls_fallbacks.incr();
             }
             let transport = Transport::secured(stream, secured.records);
-            if ctx.shared.verbose() > 1 {
+            if ctx.exec.shared.verbose() > 1 {
                 eprintln!(
                     "<{id} TLS handshake done: {}; records: {}",
                     secured.described,
@@ -358,7 +358,7 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
             } else if e.is_verify_failure() {
                 st.ssl_verify_failures.incr();
             }
-            if ctx.shared.verbose() > 0 {
+            if ctx.exec.shared.verbose() > 0 {
                 let peer = stream
                     .peer_addr()
                     .map(|a| a.to_string())

@@ -6,8 +6,8 @@
 //! - [`conn`]: the connection loop: read → parse a batch → dispatch → write, with the idle
 //!   timeout and graceful shutdown ([`stop`]);
 //! - [`input`]: read buffers (the executor's scratch and pool, a connection's input);
-//! - [`session`]: one pass over the buffered input: parse each request and run it;
-//! - [`order`]: replies in request order, whichever shard owns each key;
+//! - [`session`]: one pass over the buffered input: parse each request and run it (through
+//!   [`crate::cmd::dispatch`]; replies in request order are [`crate::cmd::order`]'s);
 //! - [`ctx`]: what an executor gives each of its connections.
 //!
 //! The TLS handshake and the switch to kTLS are [`crate::tls::accept`]'s.
@@ -16,7 +16,6 @@ pub mod conn;
 pub mod ctx;
 pub mod input;
 pub mod listen;
-pub mod order;
 pub mod session;
 pub mod stop;
 pub mod transport;

@@ -12,7 +12,7 @@ use crate::protocol::{self, Parsed};
 
 pub use super::ctx::Ctx;
 pub use super::input::{RBUF_INITIAL, ReadBufs, Session};
-pub use super::order::Output;
+pub use crate::cmd::order::Output;
 
 /// What the connection should do after a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +35,11 @@ impl Session {
     pub fn feed_standalone(&mut self, ctx: &Ctx, bytes: &[u8], out: &mut Vec<u8>) -> bool {
         use futures_lite::future::block_on;
         self.feed(bytes);
-        let mut output = Output::new(ctx.shard.n);
+        let mut output = Output::new(ctx.exec.shard.n);
         loop {
             let next = block_on(self.process(ctx, &mut output));
             // Without a mesh nothing is remote: resolving only lays out local replies.
-            let resolved = block_on(output.resolve(ctx.mesh.as_deref()));
+            let resolved = block_on(output.resolve(ctx.exec.mesh.as_deref()));
             out.extend_from_slice(&output.out);
             output.clear();
             match (next, resolved) {
@@ -66,21 +66,21 @@ impl Session {
                 return Next::Read;
             }
             // memcached's -R: requests one connection may run before others get a turn.
-            if handled >= ctx.shared.config.reqs_per_event as usize
+            if handled >= ctx.exec.shared.config.reqs_per_event as usize
                 || output.out.len() >= PASS_OUTPUT_MAX
             {
                 return Next::Again;
             }
             let buf = &self.rbuf[self.start..self.end];
             let parsed = protocol::text::parse(buf, &ctx.limits);
-            if ctx.shared.verbose() > 1 {
+            if ctx.exec.shared.verbose() > 1 {
                 cmd::dispatch::log_command(self.id, buf, &parsed);
             }
             match parsed {
                 Parsed::Incomplete => return Next::Read,
                 Parsed::Close => {
-                    ctx.shard.stats.protocol_closes.incr();
-                    if ctx.shared.verbose() > 0 {
+                    ctx.exec.shard.stats.protocol_closes.incr();
+                    if ctx.exec.shared.verbose() > 0 {
                         eprintln!(
                             "<{} closing: junk input (no newline in a line's first {} bytes, a line \
                              past read_buf_max, or HTTP)",
@@ -95,7 +95,7 @@ impl Session {
                     noreply,
                     swallow,
                 } => {
-                    ctx.shard.stats.protocol_errors.incr();
+                    ctx.exec.shard.stats.protocol_errors.incr();
                     self.requests += 1;
                     if !noreply {
                         output.out.extend_from_slice(reply.bytes());
@@ -115,7 +115,7 @@ impl Session {
                             .push((cmd::dispatch::class(&req), std::time::Instant::now()));
                     }
                     let quit = matches!(req, Command::Quit);
-                    let ok = cmd::dispatch::run(req, ctx, output).await;
+                    let ok = cmd::dispatch::run(req, &ctx.exec, output).await;
                     self.start += consumed;
                     self.swallow = swallow;
                     if quit || ok.is_err() {

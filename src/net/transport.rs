@@ -180,7 +180,7 @@ impl Transport {
         session: &mut Session,
         ctx: &Ctx,
     ) -> std::io::Result<usize> {
-        let st = &ctx.shard.stats;
+        let st = &ctx.exec.shard.stats;
         match self {
             Transport::Plain(s) if session.is_drained() => {
                 session.release(&ctx.rbufs);

@@ -10,6 +10,11 @@
 //! with task teardown and corrupted the heap under load). Separate meshes also rule out a
 //! deadlock: dispatchers never block, so reply channels always drain, so request handlers
 //! always make progress.
+//!
+//! The mesh carries commands but names none: it is generic over what a batch holds
+//! ([`Forward`], which `cmd` implements for its keyed commands), so `shard` stays below
+//! `cmd` and `cmd`'s admin commands can broadcast over it. One implementation, monomorphized:
+//! no dynamic dispatch on the forwarding path.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,11 +23,20 @@ use futures_channel::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 
 use super::Shard;
-use crate::cmd::Keyed;
+use crate::store::RelTime;
+
+/// What a batch carries: an operation about one key, which the key's owner runs.
+pub trait Forward: Send + 'static {
+    /// The key it is about (the owner hashes it to run it).
+    fn key(&self) -> &[u8];
+    /// Runs it on the owner's shard at `now`, appending its encoded reply to `out`; `hash`
+    /// is [`super::hash_key`] of the key.
+    fn run(&self, shard: &Shard, hash: u64, now: RelTime, out: &mut Vec<u8>);
+}
 
 /// A request from one executor to another.
 #[derive(Debug)]
-pub enum Envelope {
+pub enum Envelope<Op> {
     /// Run these operations in order; reply with their encoded replies.
     Batch {
         /// The requesting executor.
@@ -30,7 +44,7 @@ pub enum Envelope {
         /// Its pending-reply slot.
         slot: u32,
         /// The operations.
-        ops: Vec<Keyed<Vec<u8>>>,
+        ops: Vec<Op>,
     },
     /// flush_all on this shard.
     Flush {
@@ -99,13 +113,13 @@ struct Pending {
 }
 
 /// This executor's end of the meshes.
-pub struct Mesh {
-    requests: Senders<Envelope>,
+pub struct Mesh<Op: Send> {
+    requests: Senders<Envelope<Op>>,
     replies: Senders<Reply>,
     pending: RefCell<Pending>,
 }
 
-impl std::fmt::Debug for Mesh {
+impl<Op: Send> std::fmt::Debug for Mesh<Op> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mesh")
             .field("peer_id", &self.requests.peer_id())
@@ -113,9 +127,9 @@ impl std::fmt::Debug for Mesh {
     }
 }
 
-impl Mesh {
+impl<Op: Send> Mesh<Op> {
     /// Wraps the senders of the joined request and reply meshes.
-    pub fn new(requests: Senders<Envelope>, replies: Senders<Reply>) -> Self {
+    pub fn new(requests: Senders<Envelope<Op>>, replies: Senders<Reply>) -> Self {
         Mesh {
             requests,
             replies,
@@ -164,7 +178,7 @@ impl Mesh {
     async fn request(
         &self,
         to: usize,
-        make: impl FnOnce(usize, u32) -> Envelope,
+        make: impl FnOnce(usize, u32) -> Envelope<Op>,
     ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
         let (slot, rx) = self.reserve();
         if self
@@ -186,14 +200,14 @@ impl Mesh {
     pub async fn send(
         &self,
         to: usize,
-        ops: Vec<Keyed<Vec<u8>>>,
+        ops: Vec<Op>,
     ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
         self.request(to, |from, slot| Envelope::Batch { from, slot, ops })
             .await
     }
 
     /// Sends `make(from, slot)` to every other shard and waits until all have acknowledged.
-    async fn broadcast(&self, make: impl Fn(usize, u32) -> Envelope) -> Result<(), PeerGone> {
+    async fn broadcast(&self, make: impl Fn(usize, u32) -> Envelope<Op>) -> Result<(), PeerGone> {
         let me = self.me();
         let mut waits = Vec::new();
         for to in (0..self.requests.nr_consumers()).filter(|&to| to != me) {
@@ -220,11 +234,11 @@ impl Mesh {
 
 /// Serves requests from every peer (replying on the reply mesh) and dispatches the replies to
 /// this executor's own requests, until the peers close their sides.
-pub async fn serve(
-    mut requests: Receivers<Envelope>,
+pub async fn serve<Op: Forward>(
+    mut requests: Receivers<Envelope<Op>>,
     mut replies: Receivers<Reply>,
     shard: Rc<Shard>,
-    mesh: Rc<Mesh>,
+    mesh: Rc<Mesh<Op>>,
 ) {
     let mut tasks = Vec::new();
     for (_peer, rx) in requests.streams() {
@@ -251,7 +265,7 @@ pub async fn serve(
     }
 }
 
-fn handle(shard: &Shard, env: Envelope) -> (usize, Reply) {
+fn handle<Op: Forward>(shard: &Shard, env: Envelope<Op>) -> (usize, Reply) {
     match env {
         Envelope::Batch { from, slot, ops } => {
             shard.stats.forwarded_batches.incr();

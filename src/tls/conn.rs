@@ -19,9 +19,10 @@ use rustls::{HandshakeKind, ServerConfig};
 
 mod kernel;
 pub mod mem;
+mod wbuf;
 mod write;
 
-pub use write::WbufPool;
+pub use wbuf::WbufPool;
 
 /// Largest TLS record on the wire (TLS 1.2 allows 2048 bytes of expansion).
 const MAX_RECORD: usize = 5 + 16384 + 2048;

@@ -16,11 +16,12 @@
 //! rekeyed where the kernel can, anything else is closed with close_notify first.
 //!
 //! Read top-down: this file holds what the kernel offers ([`probe`], [`KernelSupport`]) and
-//! why a connection stays in rustls ([`Declined`]); [`keys`] lays out the secrets as the
-//! kernel's structures; [`stream`] is a connection after the switch; [`sys`] is the only
+//! why a connection stays in rustls ([`Declined`]); [`cipher`] names the kernel's versions and
+//! ciphers (a leaf); [`keys`] lays out the secrets as the kernel's structures; [`stream`] is a connection after the switch; [`sys`] is the only
 //! module with `unsafe` for kTLS: the socket options and the `sendmsg`/`recvmsg` calls with
 //! control messages, each block with its `// Safety:` note.
 
+mod cipher;
 mod keys;
 mod stream;
 mod sys;
@@ -32,6 +33,8 @@ use std::os::fd::AsRawFd;
 
 use rustls::{ProtocolVersion, SupportedCipherSuite};
 
+pub use cipher::Cipher;
+use cipher::{TLS_1_2_VERSION, TLS_1_3_VERSION, version_id};
 use keys::CryptoInfo;
 pub use stream::{KtlsStream, ReadTarget};
 pub use sys::{install_tx, send_control};
@@ -44,11 +47,6 @@ const TLS_TX: libc::c_int = 1;
 const TLS_RX: libc::c_int = 2;
 const TLS_SET_RECORD_TYPE: libc::c_int = 1;
 const TLS_GET_RECORD_TYPE: libc::c_int = 2;
-const TLS_1_2_VERSION: u16 = 0x0303;
-const TLS_1_3_VERSION: u16 = 0x0304;
-const TLS_CIPHER_AES_GCM_128: u16 = 51;
-const TLS_CIPHER_AES_GCM_256: u16 = 52;
-const TLS_CIPHER_CHACHA20_POLY1305: u16 = 54;
 
 /// TLS record content types.
 const CT_ALERT: u8 = 21;
@@ -57,66 +55,6 @@ const CT_APPLICATION_DATA: u8 = 23;
 
 /// `ssl_kernel_tls`, parsed with the other TLS settings in `config`.
 pub use crate::config::KtlsMode;
-
-/// A record cipher the kernel may implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cipher {
-    /// AES-128-GCM.
-    Aes128Gcm,
-    /// AES-256-GCM.
-    Aes256Gcm,
-    /// ChaCha20-Poly1305.
-    Chacha20Poly1305,
-}
-
-impl Cipher {
-    const ALL: [Cipher; 3] = [
-        Cipher::Aes128Gcm,
-        Cipher::Aes256Gcm,
-        Cipher::Chacha20Poly1305,
-    ];
-
-    fn kernel_id(self) -> u16 {
-        match self {
-            Cipher::Aes128Gcm => TLS_CIPHER_AES_GCM_128,
-            Cipher::Aes256Gcm => TLS_CIPHER_AES_GCM_256,
-            Cipher::Chacha20Poly1305 => TLS_CIPHER_CHACHA20_POLY1305,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Cipher::Aes128Gcm => "AES-128-GCM",
-            Cipher::Aes256Gcm => "AES-256-GCM",
-            Cipher::Chacha20Poly1305 => "CHACHA20-POLY1305",
-        }
-    }
-
-    /// The record cipher of a rustls suite.
-    pub fn of_suite(suite: SupportedCipherSuite) -> Option<Cipher> {
-        use rustls::CipherSuite as C;
-        Some(match suite.suite() {
-            C::TLS13_AES_128_GCM_SHA256
-            | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-            | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => Cipher::Aes128Gcm,
-            C::TLS13_AES_256_GCM_SHA384
-            | C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-            | C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => Cipher::Aes256Gcm,
-            C::TLS13_CHACHA20_POLY1305_SHA256
-            | C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-            | C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => Cipher::Chacha20Poly1305,
-            _ => return None,
-        })
-    }
-}
-
-fn version_id(v: ProtocolVersion) -> Option<u16> {
-    match v {
-        ProtocolVersion::TLSv1_2 => Some(TLS_1_2_VERSION),
-        ProtocolVersion::TLSv1_3 => Some(TLS_1_3_VERSION),
-        _ => None,
-    }
-}
 
 /// What this kernel offers, found once at startup by trying it on a loopback connection.
 #[derive(Debug, Clone)]

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::net::session::{Ctx, Output};
+use crate::cmd::exec::Exec;
+use crate::cmd::order::Output;
 use crate::protocol::num::strtoul32;
 use crate::protocol::{Line, Parsed, Reply};
 use crate::shard::mesh::PeerGone;
@@ -40,7 +41,7 @@ pub fn parse(l: &Line<'_>) -> Parsed<CacheMemlimit> {
 
 impl CacheMemlimit {
     /// Sets every shard's share; a barrier for the pipeline before it.
-    pub async fn run(self, ctx: &Ctx, output: &mut Output) -> Result<(), PeerGone> {
+    pub async fn run(self, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
         let per_shard = (self.mb as u64 * 1024 * 1024 / ctx.shard.n as u64) as usize;
         ctx.shared
             .shard_mem_limit

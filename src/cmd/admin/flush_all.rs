@@ -1,7 +1,8 @@
 //! flush_all: `flush_all [delay] [noreply]`; `OK`. Every shard invalidates what it holds,
 //! now or at `delay`.
 
-use crate::net::session::{Ctx, Output};
+use crate::cmd::exec::Exec;
+use crate::cmd::order::Output;
 use crate::protocol::num::strtol32;
 use crate::protocol::{Line, Parsed, Reply};
 use crate::shard::mesh::PeerGone;
@@ -34,7 +35,7 @@ pub fn parse(l: &Line<'_>) -> Parsed<FlushAll> {
 
 impl FlushAll {
     /// Flushes this shard and every other; a barrier for the pipeline before it.
-    pub async fn run(self, ctx: &Ctx, output: &mut Output) -> Result<(), PeerGone> {
+    pub async fn run(self, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
         ctx.shard.stats.cmd_flush.incr();
         if ctx.shared.config.disable_flush_all {
             let line = b"CLIENT_ERROR flush_all not allowed\r\n";

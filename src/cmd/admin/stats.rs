@@ -1,7 +1,8 @@
 //! stats: `stats [reset|settings|items|slabs|conns]`; the report lines and `END` (see
 //! [`crate::stats`]), or `RESET`.
 
-use crate::net::session::{Ctx, Output};
+use crate::cmd::exec::Exec;
+use crate::cmd::order::Output;
 use crate::protocol::{Line, Parsed, Reply};
 use crate::shard::mesh::PeerGone;
 
@@ -41,7 +42,7 @@ pub fn parse(l: &Line<'_>) -> Parsed<StatsKind> {
 
 impl StatsKind {
     /// Renders the report; a barrier, so it counts what the pipeline did before it.
-    pub async fn run(self, ctx: &Ctx, output: &mut Output) -> Result<(), PeerGone> {
+    pub async fn run(self, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
         output.resolve(ctx.mesh.as_deref()).await?;
         let (shared, out) = (&*ctx.shared, &mut output.out);
         match self {

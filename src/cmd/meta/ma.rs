@@ -1,7 +1,7 @@
 //! ma (meta arithmetic): `HD` or `VA <len>` and the value, `NF`, `NS` or `EX`; the mode
 //! (`M`) picks incr or decr, `N` vivifies a miss with the initial value (`J`).
 
-use super::Op;
+use super::op::Op;
 use crate::cmd::arith::count_hit;
 use crate::protocol::reply::{self, meta_key_flag, meta_opaque, meta_tokens, num, ttl_left};
 use crate::shard::Shard;

@@ -1,7 +1,7 @@
 //! md (meta delete): `HD` or `NF` (`EX` on a cas mismatch); `I` marks the item stale instead,
 //! `x` drops only its value.
 
-use super::Op;
+use super::op::Op;
 use crate::shard::Shard;
 use crate::store::{Lookup, Mark};
 

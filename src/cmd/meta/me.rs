@@ -1,6 +1,6 @@
 //! me (meta debug): `ME <key> exp= la= cas= fetch= cls= size=`, or `EN`.
 
-use super::Op;
+use super::op::Op;
 use crate::protocol::meta::base64_encode;
 use crate::shard::Shard;
 use crate::store::Lookup;

@@ -1,7 +1,7 @@
 //! mg (meta get): `VA <len> <flags>` and the value, `HD <flags>`, or `EN`; may touch (`T`),
 //! vivify (`N`), hand out a recache win (`R`, `W X Z`).
 
-use super::Op;
+use super::op::Op;
 use crate::protocol::reply::{meta_key_flag, meta_opaque, meta_tokens, num, ttl_left};
 use crate::shard::Shard;
 use crate::store::{Lookup, Mark, StoreResult};

@@ -9,11 +9,13 @@ pub mod me;
 pub mod mg;
 pub mod mn;
 pub mod ms;
+mod op;
 
 use crate::protocol::meta::{MetaCmd, MetaFlags, MetaRequest};
 use crate::protocol::{KEY_MAX_LENGTH, Key};
 use crate::shard::Shard;
-use crate::store::{RelTime, StoreArgs, StoreMode};
+use crate::store::RelTime;
+use op::Op;
 
 /// A meta command for the key's owner, its bytes held as `B` (see [`crate::cmd::Keyed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,39 +75,5 @@ impl<B: AsRef<[u8]>> Meta<B> {
             MetaCmd::Arith => ma::run(&op, shard, out),
             MetaCmd::Debug => me::run(&op, shard, out),
         }
-    }
-}
-
-/// What a meta command runs with: its bytes borrowed, its key hashed, the time.
-#[derive(Debug)]
-pub(crate) struct Op<'a> {
-    key: &'a [u8],
-    tokens: &'a [u8],
-    data: &'a [u8],
-    flags: &'a MetaFlags,
-    hash: u64,
-    now: RelTime,
-}
-
-impl Op<'_> {
-    /// The store of an autovivified item (`N<ttl>` on a miss): added with `value`, flags 0.
-    fn vivify_args<'v>(&'v self, shard: &Shard, ttl: i64, value: &'v [u8]) -> StoreArgs<'v> {
-        StoreArgs {
-            mode: StoreMode::Add,
-            key: self.key,
-            hash: self.hash,
-            flags: 0,
-            exptime: shard.clock.exptime(ttl, self.now),
-            value,
-            compare_cas: None,
-            new_cas: self.flags.new_cas,
-            invalidate: false,
-            key_binary: self.flags.base64,
-        }
-    }
-
-    /// `<code>`, the `O` and `k` flags, `\r\n`.
-    fn status(&self, out: &mut Vec<u8>, code: &[u8]) {
-        crate::protocol::reply::meta_status(out, code, self.tokens, self.key, self.flags.base64);
     }
 }

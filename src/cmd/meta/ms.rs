@@ -1,7 +1,7 @@
 //! ms (meta set): `HD`, `NS`, `EX` or `NF`, with `O k c`; the mode (`M`) picks set, add,
 //! append, prepend or replace, and a compare cas (`C`) turns set and replace into cas.
 
-use super::Op;
+use super::op::Op;
 use crate::cmd::storage::count_cas;
 use crate::protocol::reply::{self, meta_key_flag, meta_opaque, meta_tokens, num};
 use crate::shard::Shard;

@@ -5,7 +5,7 @@ use std::io;
 
 use rustls::{ConnectionTrafficSecrets, ProtocolVersion};
 
-use super::{Cipher, version_id};
+use super::cipher::{Cipher, version_id};
 
 /// A kernel `tls12_crypto_info_*` structure as bytes (keys are wiped on drop).
 pub(super) struct CryptoInfo(pub(super) Vec<u8>);

@@ -80,7 +80,7 @@ fn run_session(ctx: &Ctx, parts: &[&[u8]]) -> (Vec<u8>, bool) {
             // `verbosity 2` would log every later command to stderr: slow, and noise in
             // the fuzzer's output. Logging changes no reply; `stats settings` shows the
             // level, which `normalize` blanks.
-            ctx.shared
+            ctx.exec.shared
                 .verbosity
                 .store(0, std::sync::atomic::Ordering::Relaxed);
             block_on(output.resolve(None)).expect("one shard: nothing is forwarded");

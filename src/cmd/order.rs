@@ -5,11 +5,15 @@
 //! are collected per owner ([`Output::push_remote`]) and leave as one batch each when the
 //! pass ends. The output remembers where each remote reply belongs ([`Seg`]), and
 //! [`Output::resolve`] lays the bytes out in order once the owners have answered.
+//!
+//! It lives in `cmd` because commands write into it: routing ([`super::dispatch`]) queues
+//! forwarded commands here, and the barrier commands (flush_all, stats, cache_memlimit)
+//! resolve it before they run; the connection loop (`net`) owns one per connection.
 
 use std::ops::Range;
 
-use crate::cmd::Keyed;
-use crate::shard::mesh::{BatchReply, Mesh, Payload, PeerGone};
+use super::exec::{Forwarded, Mesh};
+use crate::shard::mesh::{BatchReply, Payload, PeerGone};
 
 /// Where a piece of the output comes from.
 #[derive(Debug)]
@@ -35,7 +39,7 @@ pub struct Output {
     /// Start of the local bytes not yet in a segment.
     seg_start: usize,
     /// Per owner: the operations to forward, with their hashes.
-    remote: Vec<Vec<Keyed<Vec<u8>>>>,
+    remote: Vec<Vec<Forwarded>>,
     pending: usize,
     /// Requests of this pass (command class, when parsed), while service time is recorded.
     pub(crate) timings: Vec<(u8, std::time::Instant)>,
@@ -52,7 +56,7 @@ impl Output {
 
     /// Queues `op` for the shard that owns its key; its reply (unless `noreply`) goes
     /// here in the output.
-    pub(crate) fn push_remote(&mut self, owner: usize, op: Keyed<Vec<u8>>, noreply: bool) {
+    pub(crate) fn push_remote(&mut self, owner: usize, op: Forwarded, noreply: bool) {
         if self.seg_start < self.out.len() {
             self.segs.push(Seg::Local(self.seg_start..self.out.len()));
         }
