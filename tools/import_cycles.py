@@ -2,8 +2,9 @@
 """Lists import cycles between the crate's modules (one module per file under src/).
 
 A module depends on another when its code names a path into it: `crate::a::b`, `super::x`,
-`self::child`, or `child::` for one of its own child modules. Each path is charged to the
-longest prefix that is a file module. A module's `#[cfg(test)] mod tests { ... }` tail and
+`self::child`, `child::` for one of its own child modules, or `m::` for a module it imported
+by name (`use crate::cmd::{self, ..}`); `use` trees are expanded brace by brace. Each path is
+charged to the longest prefix that is a file module. A module's `#[cfg(test)] mod tests { ... }` tail and
 its `mod` declarations are not dependencies. Exit 0 with "no import cycles", or exit 1 listing
 each cycle (a strongly connected group of modules) with one reference per edge, file:line.
 
@@ -21,8 +22,43 @@ import sys
 from pathlib import Path
 
 PATH_RE = re.compile(r"\b(crate|super|self|[a-z_][a-z0-9_]*)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
-GROUP_RE = re.compile(r"\b(crate|super|self)::\{([^;]*?)\}", re.S)
+USE_RE = re.compile(r"\buse\s+([^;]*);", re.S)
 
+
+def expand_use(tree):
+    """Expands a use tree (`a::{b::C, d as e, self}`) into (path segments, local name) pairs."""
+    tree = re.sub(r"\s+", " ", tree).replace(" ::", "::").replace(":: ", "::")
+    out = []
+
+    def walk(prefix, t):
+        if "{" in t:
+            head, _, body = t.partition("{")
+            body = body[: body.rfind("}")]
+            head = [x for x in head.strip().split("::") if x]
+            depth, item, items = 0, "", []
+            for c in body:
+                if c == "," and depth == 0:
+                    items.append(item)
+                    item = ""
+                    continue
+                depth += (c == "{") - (c == "}")
+                item += c
+            items.append(item)
+            for it in items:
+                if it.strip():
+                    walk(prefix + head, it.strip())
+            return
+        t, _, alias = t.strip().partition(" as ")
+        segs = [x for x in t.strip().split("::") if x]
+        name = alias.strip() or (segs[-1] if segs else "")
+        if segs and segs[-1] == "self":
+            segs = segs[:-1]
+            if not alias.strip():
+                name = (prefix + segs)[-1] if (prefix + segs) else ""
+        out.append((prefix + segs, name))
+
+    walk([], tree.strip())
+    return out
 
 def modules(src):
     """Maps module path (tuple) -> file for every .rs file under src."""
@@ -49,8 +85,9 @@ def strip_tests(text):
     return text
 
 
-def resolve(mods, here, head, rest):
-    """The file module a path `head::rest` from module `here` lands in, or None."""
+def resolve(mods, here, head, rest, aliases):
+    """The file module a path `head::rest` from module `here` lands in, or None. `aliases`:
+    names this module imported that are modules."""
     segs = [s for s in rest.split("::") if s]
     if head == "crate":
         base = []
@@ -63,6 +100,8 @@ def resolve(mods, here, head, rest):
         base = list(here)
     elif here + (head,) in mods:
         base = list(here) + [head]
+    elif head in aliases:
+        base = list(aliases[head])
     else:
         return None
     full = base + segs
@@ -79,15 +118,22 @@ def main():
     for here, f in mods.items():
         text = strip_tests(f.read_text())
         refs = []
-        for m in PATH_RE.finditer(text):
+        aliases = {}  # a module imported by name: `use super::order;` then `order::Output`
+        for m in USE_RE.finditer(text):
+            for segs, name in expand_use(m.group(1)):
+                if not segs or segs[0] in ("std", "core", "alloc"):
+                    continue
+                head, rest = segs[0], "".join("::" + x for x in segs[1:])
+                refs.append((m.start(), head, rest))
+                to = resolve(mods, here, head, rest, {})
+                if to is not None and name and to[-1:] == tuple(segs[-1:]):
+                    aliases[name] = to
+        # Other paths, with the use declarations (counted above) blanked out.
+        rest_text = USE_RE.sub(lambda u: re.sub(r"[^\n]", " ", u.group(0)), text)
+        for m in PATH_RE.finditer(rest_text):
             refs.append((m.start(), m.group(1), m.group(2)))
-        for m in GROUP_RE.finditer(text):  # use crate::{a::X, b}
-            for item in re.split(r"[,\s]+", m.group(2)):
-                name = item.split("::")[0].strip("{} ")
-                if re.fullmatch(r"[a-z_][a-z0-9_]*", name or ""):
-                    refs.append((m.start(), m.group(1), "::" + name))
         for pos, head, rest in refs:
-            to = resolve(mods, here, head, rest)
+            to = resolve(mods, here, head, rest, aliases)
             if to is None or to == here:
                 continue
             line = text.count("\n", 0, pos) + 1

@@ -2,7 +2,8 @@
 //! with what a command's argument parser needs: the tokens and the buffer (for a data block
 //! after the line). Both text front ends (classic and meta) build on it.
 
-use super::{Parsed, Reply};
+use super::parsed::Parsed;
+use super::reply::Reply;
 
 /// memcached's MAX_TOKENS: at most 23 tokens are split off a line; the rest stays one piece.
 const MAX_TOKENS: usize = 24;

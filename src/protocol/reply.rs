@@ -82,7 +82,7 @@ pub fn meta_tokens(t: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub fn meta_key_flag(out: &mut Vec<u8>, key: &[u8], binary: bool) {
     out.extend_from_slice(b" k");
     if binary {
-        super::meta::base64_encode(key, out);
+        super::base64::base64_encode(key, out);
         out.extend_from_slice(b" b");
     } else {
         out.extend_from_slice(key);

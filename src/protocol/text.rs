@@ -6,7 +6,9 @@
 //! clients and test suites match on those bytes. Nothing is copied: commands borrow from
 //! the read buffer.
 
-use super::{Limits, Line, Parsed, Reply};
+use super::line::Line;
+use super::parsed::{Limits, Parsed};
+use super::reply::Reply;
 use crate::cmd::{Command, admin, arith, delete, meta::mn, retrieval, storage, touch};
 
 /// Parses one request from the front of `buf`.

@@ -11,12 +11,10 @@ use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
 use rustls::{ConnectionTrafficSecrets, ProtocolVersion, SupportedCipherSuite};
 
+use super::abi::{CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE, TLS_RX, TLS_TX};
 use super::keys::CryptoInfo;
+use super::probe::{Declined, KernelSupport, SwitchError, path_label};
 use super::sys::{clear_socket_error, recv_record, send_record, set_crypto, set_ulp};
-use super::{
-    CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE, Declined, KernelSupport, SwitchError, TLS_RX,
-    TLS_TX, path_label,
-};
 
 /// Handshake message type of a TLS 1.3 KeyUpdate.
 const HS_KEY_UPDATE: u8 = 24;

@@ -8,10 +8,10 @@ use std::os::fd::RawFd;
 
 use rustls::{ConnectionTrafficSecrets, ProtocolVersion};
 
-use super::keys::CryptoInfo;
-use super::{
+use super::abi::{
     CT_APPLICATION_DATA, SOL_TLS, TCP_ULP, TLS_GET_RECORD_TYPE, TLS_SET_RECORD_TYPE, TLS_TX,
 };
+use super::keys::CryptoInfo;
 
 pub(super) fn set_ulp(fd: RawFd) -> io::Result<()> {
     let name = b"tls\0";

@@ -1,8 +1,12 @@
 //! Unit tests of the kTLS module: layouts, release parsing, record bounds, the probe.
 
+use super::cipher::{TLS_1_2_VERSION, TLS_1_3_VERSION};
 use super::keys::CryptoInfo;
+use super::probe::release_at_least;
 use super::stream::{MAX_SEND, records_for};
 use super::*;
+use rustls::ProtocolVersion;
+use std::io;
 
 #[test]
 fn modes_parse() {
