@@ -19,15 +19,18 @@
 //! # Modules
 //! - [`cluster`]: the node list `config get cluster` answers (ElastiCache auto discovery).
 //! - [`admin`]: the HTTP admin listener: Prometheus metrics and a health check.
-//! - [`config`]: memcached's flags and a TOML file → one validated [`config::Config`].
+//! - [`config`]: one table of settings driving memcached's flags, `-o`, a TOML file, `-h`
+//!   and `stats settings` → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
 //! - [`net`]: one accept loop (TCP and unix), the transport (plaintext, rustls, kTLS), the
-//!   connection loop (read → parse a batch → dispatch → write), reply ordering.
+//!   connection loop (read → parse a batch → dispatch → write).
 //! - [`protocol`]: front ends (bytes → commands: text, meta), [`protocol::Key`], the reply
 //!   encoding commands share, number rules.
 //! - [`cmd`]: one module per command family: its arguments, how it runs, what it answers;
-//!   the dispatch of a parsed command (keyed: to the owner shard; admin: here).
-//! - [`shard`]: `owner(key)`, a shard's store and counters, the mesh.
+//!   the dispatch of a parsed command (keyed: to the owner shard; admin: here); replies in
+//!   request order.
+//! - [`shard`]: `owner(key)`, a shard's store and counters, the mesh (generic over what it
+//!   carries).
 //! - [`store`]: items, memory limit, S3-FIFO eviction, expiry — no wire format.
 //! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
 //!   entries that `stats` and `/metrics` both encode.
