@@ -22,12 +22,7 @@ fi
 
 bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)
 
-server_pin=()
-client_pin=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    server_pin=(taskset -c 1)
-    client_pin=(taskset -c 0)
-fi
+pin_split  # server_pin, client_pin (bench/lib.sh)
 off_port=$(free_port)
 on_port=$(free_port)
 admin_port=$(free_port)

@@ -25,12 +25,7 @@ fi
 . bench/lib.sh  # free_port, wait_port
 bench_scratch   # $tmp and pids, cleaned up on exit (bench/lib.sh)
 
-server_pin=()
-client_pin=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    server_pin=(taskset -c 1)
-    client_pin=(taskset -c 0)
-fi
+pin_split  # server_pin, client_pin (bench/lib.sh)
 
 "$AFTER" certs --out "$tmp/certs" >/dev/null
 start() {  # start BINARY: sets port_plain, port_tls, pid

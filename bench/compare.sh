@@ -28,12 +28,7 @@ cargo build --release -p tessera -p tessera-bench
 bench_scratch  # $tmp and pids, cleaned up on exit (bench/lib.sh)
 
 
-server_pin=()
-client_pin=()
-if [ "$THREADS" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    server_pin=(taskset -c 1)
-    client_pin=(taskset -c 0)
-fi
+pin_split "$THREADS"  # server_pin, client_pin (bench/lib.sh)
 
 target/release/tessera certs --out "$tmp/certs" >/dev/null
 tls_port=$(free_port)

@@ -34,3 +34,15 @@ stop_pids() {
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
 }
+
+# pin_split [THREADS]: sets the arrays server_pin and client_pin to put the server on CPU 1 and
+# the client on CPU 0, when the machine has two CPUs or more, taskset is there and THREADS
+# (the server's -t, default 1) is 1; else both stay empty (no pinning).
+pin_split() {
+    server_pin=()
+    client_pin=()
+    if [ "${1:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        server_pin=(taskset -c 1)
+        client_pin=(taskset -c 0)
+    fi
+}

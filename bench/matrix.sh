@@ -79,12 +79,7 @@ start_servers() { # $1 = server threads; sets tp tt mp mt (ports), tpid mpid
 
 failed=()
 for t in $THREADS_LIST; do
-    server_pin=()
-    client_pin=()
-    if [ "$t" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-        server_pin=(taskset -c 1)
-        client_pin=(taskset -c 0)
-    fi
+    pin_split "$t"  # server_pin, client_pin (bench/lib.sh)
     start_servers "$t"
     [ -n "${HANDSHAKE_ONLY:-}" ] && pipelines="" || pipelines=$PIPELINES
     for pl in $pipelines; do

@@ -21,16 +21,9 @@ pub struct Arith<B> {
 
 /// Parses `incr|decr <key> <delta> [noreply]`.
 pub fn parse<'a>(l: &Line<'a>) -> Parsed<Arith<&'a [u8]>> {
-    let nt = l.ntokens();
-    if nt != 4 && nt != 5 {
-        return l.error(Reply::Error, false);
-    }
-    let noreply = l.noreply();
-    let Ok(key) = Key::parse(l.get(1)) else {
-        return l.error(Reply::BadFormat, noreply);
-    };
-    let Some(delta) = strtoull(l.get(2)) else {
-        return l.error(Reply::InvalidDelta, noreply);
+    let (key, delta, noreply) = match l.key_number_noreply(strtoull, Reply::InvalidDelta) {
+        Ok(parts) => parts,
+        Err(e) => return e,
     };
     l.done(Arith {
         incr: l.get(0) == b"incr",

@@ -18,16 +18,9 @@ pub struct Touch<B> {
 
 /// Parses `touch <key> <exptime> [noreply]`.
 pub fn parse<'a>(l: &Line<'a>) -> Parsed<Touch<&'a [u8]>> {
-    let nt = l.ntokens();
-    if nt != 4 && nt != 5 {
-        return l.error(Reply::Error, false);
-    }
-    let noreply = l.noreply();
-    let Ok(key) = Key::parse(l.get(1)) else {
-        return l.error(Reply::BadFormat, noreply);
-    };
-    let Some(exptime) = strtol32(l.get(2)) else {
-        return l.error(Reply::InvalidExptime, noreply);
+    let (key, exptime, noreply) = match l.key_number_noreply(strtol32, Reply::InvalidExptime) {
+        Ok(parts) => parts,
+        Err(e) => return e,
     };
     l.done(Touch {
         key,

@@ -2,6 +2,7 @@
 //! with what a command's argument parser needs: the tokens and the buffer (for a data block
 //! after the line). Both text front ends (classic and meta) build on it.
 
+use super::key::{Key, KeyRef};
 use super::parsed::Parsed;
 use super::reply::Reply;
 
@@ -101,6 +102,28 @@ impl<'a> Line<'a> {
     /// memcached's `set_noreply_maybe`: the last real token is "noreply".
     pub fn noreply(&self) -> bool {
         self.rest.is_none() && self.n >= 1 && self.toks[self.n - 1] == b"noreply"
+    }
+
+    /// `<command> <key> <number> [noreply]` (touch, incr, decr): the key, the number as
+    /// `num` reads it, and noreply; or the line's error (memcached's checks in this order:
+    /// token count, key, number, whose error is `bad`).
+    pub fn key_number_noreply<C, T>(
+        &self,
+        num: impl FnOnce(&[u8]) -> Option<T>,
+        bad: Reply,
+    ) -> Result<(KeyRef<'a>, T, bool), Parsed<C>> {
+        let nt = self.ntokens();
+        if nt != 4 && nt != 5 {
+            return Err(self.error(Reply::Error, false));
+        }
+        let noreply = self.noreply();
+        let Ok(key) = Key::parse(self.get(1)) else {
+            return Err(self.error(Reply::BadFormat, noreply));
+        };
+        let Some(n) = num(self.get(2)) else {
+            return Err(self.error(bad, noreply));
+        };
+        Ok((key, n, noreply))
     }
 
     /// The line parsed to `cmd`.
