@@ -38,8 +38,9 @@ pub fn parse<'a>(l: &Line<'a>) -> Parsed<Get<'a>> {
         // The keys start after the exptime token.
         (Some(e as i64), l.after_token(1))
     } else {
-        // (memcached's offset: the name's length into the line.)
-        (None, &l.text()[name.len()..])
+        // The keys start after the name token (not at the name's length into the line:
+        // with leading spaces that cut into the name, "  get foo" read the keys "et foo").
+        (None, l.after_token(0))
     };
     match KeyList::parse(rest) {
         Ok(keys) => l.done(Get { cas, exptime, keys }),
@@ -113,5 +114,31 @@ impl<B: AsRef<[u8]>> GetKey<B> {
         }
         let it = store.item(idx);
         reply::write_value(out, it.key, it.flags, it.value, self.cas.then_some(it.cas));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::Command;
+    use crate::protocol::{Limits, Parsed, text};
+
+    /// memcached 1.6.18 serves `foo` for "  get foo" (its tokenizer skips the spaces).
+    #[test]
+    fn leading_spaces_do_not_shift_the_keys() {
+        for line in [
+            &b"  get foo bar\r\n"[..],
+            b"get foo bar\r\n",
+            b" gets foo  bar\r\n",
+        ] {
+            let Parsed::Done {
+                req: Command::Get(get),
+                ..
+            } = text::parse(line, &Limits::default())
+            else {
+                panic!("{line:?} does not parse to a get");
+            };
+            let keys: Vec<Vec<u8>> = get.keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+            assert_eq!(keys, [b"foo".to_vec(), b"bar".to_vec()], "{line:?}");
+        }
     }
 }
