@@ -1,5 +1,5 @@
-//! Eviction (S3-FIFO's small, main and ghost queues) and the lazy reclaim of expired and
-//! flushed items: the only code that unlinks items to make room.
+//! Eviction (S3-FIFO's small, main and ghost queues), the lazy reclaim of expired and
+//! flushed items, and flush_all: the code that unlinks items to make room or to forget them.
 
 use super::*;
 
@@ -191,5 +191,42 @@ impl Store {
         }
         // Nothing freed this round; the caller bounds the number of rounds.
         !self.small.is_empty() || !self.main.is_empty()
+    }
+
+    /// flush_all: with `at == None` (or a time already passed) every item goes now;
+    /// otherwise items stored up to `at` become invalid once `at` is reached. `Some(0)` is
+    /// what memcached computes for an absolute time before process start: it flushes
+    /// nothing and cancels a pending delayed flush. `at == now` (`flush_all 1`) also
+    /// invalidates what is stored during the rest of this second, as memcached does.
+    pub fn flush(&mut self, at: Option<RelTime>, now: RelTime) {
+        match at {
+            Some(0) => {
+                self.drop_flushed(now);
+                self.oldest_live = 0;
+            }
+            Some(t) if t > now => {
+                self.drop_flushed(now);
+                self.oldest_live = t;
+            }
+            Some(t) if t == now => {
+                self.clear();
+                self.oldest_live = t;
+            }
+            _ => self.clear(),
+        }
+    }
+
+    /// Unlinks what a delayed flush that has come due invalidated, before `oldest_live`
+    /// changes: what it invalidated stays invalid (protocol.txt) rather than coming back.
+    fn drop_flushed(&mut self, now: RelTime) {
+        if self.oldest_live == 0 || self.oldest_live > now {
+            return;
+        }
+        for idx in 0..self.slots.len() as u32 {
+            let s = &self.slots[idx as usize];
+            if s.live() && s.time <= self.oldest_live {
+                self.unlink(idx);
+            }
+        }
     }
 }

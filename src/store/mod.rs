@@ -21,8 +21,8 @@
 //!
 //! # Files
 //! This file: the item layout, the table and reads. `write.rs`: storage commands, delete,
-//! incr/decr. `evict.rs`: the S3-FIFO queues and reclaiming. [`clock`]: relative time.
-//! [`slabs`]: memcached's slab classes, for reporting.
+//! incr/decr. `evict.rs`: the S3-FIFO queues, reclaiming and flush_all. `ghost.rs`: the
+//! ghost queue. [`clock`]: relative time. [`slabs`]: memcached's slab classes, for reporting.
 
 pub mod clock;
 mod evict;
@@ -519,43 +519,6 @@ impl Store {
                 Some(idx)
             }
             _ => None,
-        }
-    }
-
-    /// flush_all: with `at == None` (or a time already passed) every item goes now;
-    /// otherwise items stored up to `at` become invalid once `at` is reached. `Some(0)` is
-    /// what memcached computes for an absolute time before process start: it flushes
-    /// nothing and cancels a pending delayed flush. `at == now` (`flush_all 1`) also
-    /// invalidates what is stored during the rest of this second, as memcached does.
-    pub fn flush(&mut self, at: Option<RelTime>, now: RelTime) {
-        match at {
-            Some(0) => {
-                self.drop_flushed(now);
-                self.oldest_live = 0;
-            }
-            Some(t) if t > now => {
-                self.drop_flushed(now);
-                self.oldest_live = t;
-            }
-            Some(t) if t == now => {
-                self.clear();
-                self.oldest_live = t;
-            }
-            _ => self.clear(),
-        }
-    }
-
-    /// Unlinks what a delayed flush that has come due invalidated, before `oldest_live`
-    /// changes: what it invalidated stays invalid (protocol.txt) rather than coming back.
-    fn drop_flushed(&mut self, now: RelTime) {
-        if self.oldest_live == 0 || self.oldest_live > now {
-            return;
-        }
-        for idx in 0..self.slots.len() as u32 {
-            let s = &self.slots[idx as usize];
-            if s.live() && s.time <= self.oldest_live {
-                self.unlink(idx);
-            }
         }
     }
 
