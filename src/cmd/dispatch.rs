@@ -71,7 +71,7 @@ fn route(op: Keyed<&[u8]>, ctx: &Exec, output: &mut Output) {
         }
     } else {
         ctx.shard.stats.forwarded_ops.incr();
-        output.push_remote(o, op.to_owned(), noreply);
+        output.push_remote(o, hash, op.to_owned(), noreply);
     }
 }
 

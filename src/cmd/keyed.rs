@@ -81,10 +81,6 @@ impl<B: AsRef<[u8]>> Keyed<B> {
 
 /// Forwarded commands are owned; the mesh runs them with the same code as local ones.
 impl Forward for Keyed<Vec<u8>> {
-    fn key(&self) -> &[u8] {
-        Keyed::key(self)
-    }
-
     fn run(&self, shard: &Shard, hash: u64, now: RelTime, out: &mut Vec<u8>) {
         Keyed::run(self, shard, hash, now, out);
     }

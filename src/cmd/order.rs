@@ -39,7 +39,7 @@ pub struct Output {
     /// Start of the local bytes not yet in a segment.
     seg_start: usize,
     /// Per owner: the operations to forward, with their hashes.
-    remote: Vec<Vec<Forwarded>>,
+    remote: Vec<Vec<(u64, Forwarded)>>,
     pending: usize,
     /// Requests of this pass (command class, when parsed), while service time is recorded.
     pub(crate) timings: Vec<(u8, std::time::Instant)>,
@@ -54,15 +54,15 @@ impl Output {
         }
     }
 
-    /// Queues `op` for the shard that owns its key; its reply (unless `noreply`) goes
-    /// here in the output.
-    pub(crate) fn push_remote(&mut self, owner: usize, op: Forwarded, noreply: bool) {
+    /// Queues `op` (its key's hash `hash`, which the owner runs it with) for the shard that
+    /// owns its key; its reply (unless `noreply`) goes here in the output.
+    pub(crate) fn push_remote(&mut self, owner: usize, hash: u64, op: Forwarded, noreply: bool) {
         if self.seg_start < self.out.len() {
             self.segs.push(Seg::Local(self.seg_start..self.out.len()));
         }
         self.seg_start = self.out.len();
         let idx = self.remote[owner].len();
-        self.remote[owner].push(op);
+        self.remote[owner].push((hash, op));
         self.segs.push(Seg::Remote {
             owner,
             idx,

@@ -27,10 +27,9 @@ use crate::store::RelTime;
 
 /// What a batch carries: an operation about one key, which the key's owner runs.
 pub trait Forward: Send + 'static {
-    /// The key it is about (the owner hashes it to run it).
-    fn key(&self) -> &[u8];
     /// Runs it on the owner's shard at `now`, appending its encoded reply to `out`; `hash`
-    /// is [`super::hash_key`] of the key.
+    /// is [`super::hash_key`] of its key, computed once by the sender (which needed it to
+    /// find the owner) and carried in the batch.
     fn run(&self, shard: &Shard, hash: u64, now: RelTime, out: &mut Vec<u8>);
 }
 
@@ -43,8 +42,8 @@ pub enum Envelope<Op> {
         from: usize,
         /// Its pending-reply slot.
         slot: u32,
-        /// The operations.
-        ops: Vec<Op>,
+        /// The operations, each with its key's hash.
+        ops: Vec<(u64, Op)>,
     },
     /// flush_all on this shard.
     Flush {
@@ -200,7 +199,7 @@ impl<Op: Send> Mesh<Op> {
     pub async fn send(
         &self,
         to: usize,
-        ops: Vec<Op>,
+        ops: Vec<(u64, Op)>,
     ) -> Result<oneshot::Receiver<Payload>, PeerGone> {
         self.request(to, |from, slot| Envelope::Batch { from, slot, ops })
             .await
@@ -274,8 +273,8 @@ fn handle<Op: Forward>(shard: &Shard, env: Envelope<Op>) -> (usize, Reply) {
                 ends: Vec::with_capacity(ops.len()),
             };
             let now = shard.clock.now();
-            for op in &ops {
-                op.run(shard, super::hash_key(op.key()), now, &mut out.buf);
+            for (hash, op) in &ops {
+                op.run(shard, *hash, now, &mut out.buf);
                 out.ends.push(out.buf.len());
             }
             (
