@@ -740,14 +740,31 @@ fn ring_fallbacks(c: &mut Checks, log: &str) {
     );
 }
 
-/// Plaintext set/get on a fresh connection.
+/// A plaintext protocol smoke on a fresh connection: text and meta commands, then 200
+/// pipelined sets and one multi-get, all written at once.
 fn plain_set_get(port: u16) -> Result<(), String> {
     let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
-    sock.write_all(b"set p 0 0 5\r\nplain\r\nget p\r\n")
-        .map_err(|e| e.to_string())?;
-    let want: &[u8] = b"STORED\r\nVALUE p 0 5\r\nplain\r\nEND\r\n";
+    let mut req = b"set p 0 0 5\r\nplain\r\nget p\r\nset n 0 0 1\r\n1\r\nincr n 5\r\n\
+                    mg n v\r\ndelete n\r\nget n\r\n"
+        .to_vec();
+    let mut want = b"STORED\r\nVALUE p 0 5\r\nplain\r\nEND\r\nSTORED\r\n6\r\nVA 1\r\n6\r\n\
+                     DELETED\r\nEND\r\n"
+        .to_vec();
+    let mut get = String::from("get");
+    let mut values = String::new();
+    for i in 0..200 {
+        req.extend_from_slice(
+            format!("set k{i} 0 0 {}\r\n{i}\r\n", i.to_string().len()).as_bytes(),
+        );
+        want.extend_from_slice(b"STORED\r\n");
+        get.push_str(&format!(" k{i}"));
+        values.push_str(&format!("VALUE k{i} 0 {}\r\n{i}\r\n", i.to_string().len()));
+    }
+    req.extend_from_slice(format!("{get}\r\n").as_bytes());
+    want.extend_from_slice(format!("{values}END\r\n").as_bytes());
+    sock.write_all(&req).map_err(|e| e.to_string())?;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     while got.len() < want.len() {
@@ -788,7 +805,7 @@ fn without_ktls(c: &mut Checks, tessera: &Path, dir: &Path) {
         Err(e) => return c.check(false, &format!("server starts: {e}")),
     };
     c.check(true, "server starts");
-    c.result(plain_set_get(plain), "plaintext set/get");
+    c.result(plain_set_get(plain), "plaintext protocol smoke");
     let tls = srv.port;
     for suite in [
         cs::TLS13_AES_128_GCM_SHA256,
