@@ -38,11 +38,8 @@ pub enum RunError {
         /// The current soft limit in bytes.
         have: u64,
     },
-    /// The kernel lacks io_uring operations glommio needs (Linux < 5.8).
-    KernelTooOld {
-        /// Its `uname -r`.
-        release: String,
-    },
+    /// The kernel's io_uring is too old for glommio.
+    Kernel(crate::kernel::TooOld),
     /// The executor pool failed.
     Executor(ExecutorError),
 }
@@ -63,11 +60,7 @@ impl std::fmt::Display for RunError {
                 MIN_MEMLOCK / 1024,
                 have / 1024
             ),
-            RunError::KernelTooOld { release } => write!(
-                f,
-                "tessera needs Linux 5.8 or newer (io_uring operations glommio uses); \
-                 this kernel is {release}"
-            ),
+            RunError::Kernel(e) => e.fmt(f),
             RunError::Executor(e) => write!(f, "executor failed: {e}"),
         }
     }
@@ -79,7 +72,8 @@ impl std::error::Error for RunError {
             RunError::Config(e) => Some(e),
             RunError::Tls(e) => Some(e),
             RunError::Bind(_, e) => Some(e),
-            RunError::MemLock { .. } | RunError::KernelTooOld { .. } => None,
+            RunError::MemLock { .. } => None,
+            RunError::Kernel(e) => Some(e),
             RunError::Executor(e) => Some(e),
         }
     }
@@ -265,11 +259,7 @@ impl Server {
 
     /// Runs the executors until they stop.
     pub fn run(mut self) -> Result<(), RunError> {
-        if !glommio::io_uring_supported() {
-            return Err(RunError::KernelTooOld {
-                release: crate::tls::ktls::kernel_release(),
-            });
-        }
+        crate::kernel::check_io_uring().map_err(RunError::Kernel)?;
         self.handle_signals()?;
         if let Some(l) = self.admin.take() {
             crate::admin::spawn(l, self.shared.clone())
@@ -525,11 +515,7 @@ async fn executor_main(
         (0, None, None)
     };
     if id == 0 {
-        // This executor's rings are set up: say once what this kernel's io_uring lacks.
-        for (feature, cost) in glommio::io_uring_fallbacks() {
-            let release = crate::tls::ktls::kernel_release();
-            eprintln!("tessera: io_uring: {feature} not available (kernel {release}): {cost}");
-        }
+        crate::kernel::log_ring_fallbacks(); // this executor's rings are set up
     }
     let shard = Rc::new(Shard::new(&shared, id, n));
     // Every executor serves its shard to the others for as long as the process runs, even
