@@ -22,6 +22,8 @@
 //! - [`config`]: one table of settings driving memcached's flags, `-o`, a TOML file, `-h`
 //!   and `stats settings` → one validated [`config::Config`].
 //! - [`runtime`]: executor pool, CPU placement, mesh, startup errors.
+//! - [`kernel`]: whether the kernel's io_uring is enough for glommio (5.8+), the ring
+//!   features it fell back from (logged once at startup).
 //! - [`net`]: one accept loop (TCP and unix), the transport (plaintext, rustls, kTLS), the
 //!   connection loop (read → parse a batch → dispatch → write).
 //! - [`protocol`]: front ends (bytes → commands: text, meta), [`protocol::Key`], the reply
@@ -42,6 +44,7 @@ pub mod admin;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod kernel;
 pub mod net;
 pub mod protocol;
 pub mod runtime;

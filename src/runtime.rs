@@ -38,6 +38,8 @@ pub enum RunError {
         /// The current soft limit in bytes.
         have: u64,
     },
+    /// The kernel's io_uring is too old for glommio.
+    Kernel(crate::kernel::TooOld),
     /// The executor pool failed.
     Executor(ExecutorError),
 }
@@ -58,6 +60,7 @@ impl std::fmt::Display for RunError {
                 MIN_MEMLOCK / 1024,
                 have / 1024
             ),
+            RunError::Kernel(e) => e.fmt(f),
             RunError::Executor(e) => write!(f, "executor failed: {e}"),
         }
     }
@@ -70,6 +73,7 @@ impl std::error::Error for RunError {
             RunError::Tls(e) => Some(e),
             RunError::Bind(_, e) => Some(e),
             RunError::MemLock { .. } => None,
+            RunError::Kernel(e) => Some(e),
             RunError::Executor(e) => Some(e),
         }
     }
@@ -255,6 +259,7 @@ impl Server {
 
     /// Runs the executors until they stop.
     pub fn run(mut self) -> Result<(), RunError> {
+        crate::kernel::check_io_uring().map_err(RunError::Kernel)?;
         self.handle_signals()?;
         if let Some(l) = self.admin.take() {
             crate::admin::spawn(l, self.shared.clone())
@@ -509,6 +514,9 @@ async fn executor_main(
     } else {
         (0, None, None)
     };
+    if id == 0 {
+        crate::kernel::log_ring_fallbacks(); // this executor's rings are set up
+    }
     let shard = Rc::new(Shard::new(&shared, id, n));
     // Every executor serves its shard to the others for as long as the process runs, even
     // one with no listener of its own (with -s, only executor 0 accepts).

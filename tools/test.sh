@@ -19,6 +19,9 @@
 #   fuzz     tools/fuzz/smoke.sh: the fuzz targets (text, meta, TLS records) under libFuzzer
 #            for FUZZ_SECONDS (default 5) each, cargo-fuzz installed if missing
 #   ktls     tools/ktls-vm/run.sh: kernel TLS inside a qemu VM (Debian's kernel with tls.ko)
+#   linux510 KTLS_VM_SUITE=bullseye tools/ktls-vm/run.sh: the oldest kernel tessera promises
+#            (Debian 11's 5.10, built without kTLS): the server starts, serves plaintext and
+#            userspace TLS, refuses ssl_kernel_tls=on, logs its io_uring fallbacks
 #
 # Strict, by default and always under CI=true: a stage that cannot run fully fails the run,
 # saying what was missing: the kTLS VM check skipped (run.sh exit 3, any reason), the fuzz
@@ -45,12 +48,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STAGES=(deps build test clients fuzz ktls)
+ALL_STAGES=(deps build test clients fuzz ktls linux510)
 declare -A TITLE=([deps]="dependencies" [build]="cargo build --release"
     [test]="cargo test --release" [clients]="client suite (tests/clients/run_clients.sh)"
-    [fuzz]="fuzz smoke (tools/fuzz/smoke.sh)" [ktls]="kernel TLS in a VM (tools/ktls-vm/run.sh)")
+    [fuzz]="fuzz smoke (tools/fuzz/smoke.sh)" [ktls]="kernel TLS in a VM (tools/ktls-vm/run.sh)"
+    [linux510]="Linux 5.10 in a VM (KTLS_VM_SUITE=bullseye tools/ktls-vm/run.sh)")
 declare -A NAME=([preflight]="preflight" [deps]="dependencies" [build]="cargo build"
-    [test]="cargo test" [clients]="client suite" [fuzz]="fuzz smoke" [ktls]="kTLS VM")
+    [test]="cargo test" [clients]="client suite" [fuzz]="fuzz smoke" [ktls]="kTLS VM"
+    [linux510]="Linux 5.10 VM")
 declare -A RESULT=()
 
 read -r -a SELECTED <<<"${TESSERA_STAGES:-${ALL_STAGES[*]}}"
@@ -239,22 +244,26 @@ stage_fuzz() {
     esac
 }
 
-stage_ktls() {
+# vm_stage STAGE SUITE: tools/ktls-vm/run.sh with KTLS_VM_SUITE=SUITE ("": the host's)
+vm_stage() {
     local rc=0 line
-    tools/ktls-vm/run.sh 2>&1 | tee "$OUT" || rc=${PIPESTATUS[0]}
+    KTLS_VM_SUITE=$2 tools/ktls-vm/run.sh 2>&1 | tee "$OUT" || rc=${PIPESTATUS[0]}
     case "$rc" in
         0)
             line=$(grep '^ktls-vm: passed' "$OUT" | tail -n 1)
-            RESULT[ktls]="passed ${line#ktls-vm: passed }" ;;
+            RESULT[$1]="passed ${line#ktls-vm: passed }" ;;
         3)
             # exit 3: run.sh could not run the check and said why in one line
             line=$(grep '^ktls-vm: SKIPPED: ' "$OUT" | tail -n 1)
-            degraded ktls "${line#ktls-vm: SKIPPED: }" ;;
+            degraded "$1" "${line#ktls-vm: SKIPPED: }" ;;
         *)
-            RESULT[ktls]="FAILED (tools/ktls-vm/run.sh exit code $rc)"
+            RESULT[$1]="FAILED (${2:+KTLS_VM_SUITE=$2 }tools/ktls-vm/run.sh exit code $rc)"
             exit "$rc" ;;
     esac
 }
+
+stage_ktls() { vm_stage ktls ""; }
+stage_linux510() { vm_stage linux510 bullseye; }
 
 for s in "${ALL_STAGES[@]}"; do
     selected "$s" || continue

@@ -32,6 +32,7 @@ mod sys;
 mod tests;
 
 pub use cipher::Cipher;
+pub(crate) use probe::kernel_release;
 pub use probe::{Declined, KernelSupport, SwitchError, path_label, probe};
 pub use stream::{KtlsStream, ReadTarget};
 pub use sys::{install_tx, send_control};

@@ -6,7 +6,13 @@
 //! close_notify, a fatal alert from the client, a corrupted record, a client KeyUpdate and
 //! the record limit. kTLS being in use is asserted through `stats` and `stats conns`.
 //!
-//! Usage: ktls-check TESSERA_BINARY [--bench TESSERA_BENCH_BINARY SECONDS]
+//! With `--no-ktls` (a kernel built without CONFIG_TLS, such as Debian bullseye's 5.10) it
+//! checks instead that `ssl_kernel_tls=on` refuses to start, and that a server with the
+//! default `auto` serves plaintext and userspace TLS 1.2 and 1.3. Either way it prints the
+//! io_uring features the server's rings fell back from, and checks that a kernel older
+//! than 5.19 logs the COOP_TASKRUN fallback.
+//!
+//! Usage: ktls-check TESSERA_BINARY [--bench TESSERA_BENCH_BINARY SECONDS | --no-ktls]
 //! Prints PASS/FAIL lines; exits 0 only when everything passed.
 
 use std::collections::HashMap;
@@ -622,12 +628,19 @@ fn main() {
     );
     let support = tessera::tls::ktls::probe();
     println!("kernel: {}", support.describe());
-    c.check(support.unavailable.is_none(), "kernel has kTLS");
-    if args.get(2).map(String::as_str) == Some("--bench") {
+    if args.get(2).map(String::as_str) == Some("--no-ktls") {
+        c.check(
+            support.unavailable.is_some(),
+            "kernel has no kTLS (as expected)",
+        );
+        without_ktls(&mut c, &tessera, &dir);
+    } else if args.get(2).map(String::as_str) == Some("--bench") {
+        c.check(support.unavailable.is_none(), "kernel has kTLS");
         let bench = PathBuf::from(args.get(3).cloned().unwrap_or_default());
         let secs = args.get(4).cloned().unwrap_or_else(|| "5s".into());
         run_bench(&mut c, &tessera, &bench, &secs, &dir);
     } else {
+        c.check(support.unavailable.is_none(), "kernel has kTLS");
         let admin_port = free_port();
         let admin = format!("admin_listen={admin_port}");
         match Server::start(
@@ -665,6 +678,7 @@ fn main() {
                 key_update(&mut c, &srv, &dir, support.rekey);
                 admin_metrics(&mut c, admin_port);
                 let log = srv.log_text();
+                ring_fallbacks(&mut c, &log);
                 c.check(
                     log.contains("records: kernel (kTLS)"),
                     "server log says the connections use kTLS",
@@ -695,4 +709,124 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     println!("RESULT: {} passed, {} failed", c.passed, c.failed);
     std::process::exit(if c.failed == 0 { 0 } else { 1 });
+}
+
+/// Prints the io_uring fallbacks the server logged, and checks that a kernel without
+/// COOP_TASKRUN (< 5.19) says so.
+fn ring_fallbacks(c: &mut Checks, log: &str) {
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("io_uring:")).collect();
+    println!(
+        "ring fallbacks: {}",
+        if lines.is_empty() {
+            "none".to_string()
+        } else {
+            lines.join(" | ")
+        }
+    );
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse::<u32>().ok());
+    let old = (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (5, 19);
+    let logged = lines
+        .iter()
+        .any(|l| l.contains("COOP_TASKRUN (Linux 5.19) not available"));
+    c.check(
+        logged == old,
+        &format!(
+            "COOP_TASKRUN fallback logged only before 5.19 (kernel {})",
+            release.trim()
+        ),
+    );
+}
+
+/// A plaintext protocol smoke on a fresh connection: text and meta commands, then 200
+/// pipelined sets and one multi-get, all written at once.
+fn plain_set_get(port: u16) -> Result<(), String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut req = b"set p 0 0 5\r\nplain\r\nget p\r\nset n 0 0 1\r\n1\r\nincr n 5\r\n\
+                    mg n v\r\ndelete n\r\nget n\r\n"
+        .to_vec();
+    let mut want = b"STORED\r\nVALUE p 0 5\r\nplain\r\nEND\r\nSTORED\r\n6\r\nVA 1\r\n6\r\n\
+                     DELETED\r\nEND\r\n"
+        .to_vec();
+    let mut get = String::from("get");
+    let mut values = String::new();
+    for i in 0..200 {
+        req.extend_from_slice(
+            format!("set k{i} 0 0 {}\r\n{i}\r\n", i.to_string().len()).as_bytes(),
+        );
+        want.extend_from_slice(b"STORED\r\n");
+        get.push_str(&format!(" k{i}"));
+        values.push_str(&format!("VALUE k{i} 0 {}\r\n{i}\r\n", i.to_string().len()));
+    }
+    req.extend_from_slice(format!("{get}\r\n").as_bytes());
+    want.extend_from_slice(format!("{values}END\r\n").as_bytes());
+    sock.write_all(&req).map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got.len() < want.len() {
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("reply {:?}", String::from_utf8_lossy(&got)))
+    }
+}
+
+/// A kernel without kTLS: `on` refuses to start, `auto` serves plaintext and userspace TLS.
+fn without_ktls(c: &mut Checks, tessera: &Path, dir: &Path) {
+    match Server::start(
+        tessera,
+        dir,
+        "ktls-on",
+        &["-o", "ssl_kernel_tls=on", "-t", "1"],
+    ) {
+        Ok(_) => c.check(false, "ssl_kernel_tls=on refuses to start without kTLS"),
+        Err(e) => c.check(
+            e.contains("kernel TLS is not usable"),
+            &format!(
+                "ssl_kernel_tls=on refuses to start without kTLS ({})",
+                e.trim()
+            ),
+        ),
+    }
+    let plain = free_port();
+    let listen = format!("127.0.0.1,notls:127.0.0.1:{plain}");
+    let mut srv = match Server::start(tessera, dir, "auto", &["-t", "2", "-l", &listen]) {
+        Ok(s) => s,
+        Err(e) => return c.check(false, &format!("server starts: {e}")),
+    };
+    c.check(true, "server starts");
+    c.result(plain_set_get(plain), "plaintext protocol smoke");
+    let tls = srv.port;
+    for suite in [
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ] {
+        let name = format!("{:?}", suite.suite());
+        let r = client_config(dir, suite, false).and_then(|cfg| {
+            let mut t = connect(tls, cfg)?;
+            let req = b"set t 0 0 3\r\ntls\r\nget t\r\n";
+            let reply = request(&mut t, req, b"END\r\n")?;
+            let s = tessera_stats(&mut t)?;
+            (reply == b"STORED\r\nVALUE t 0 3\r\ntls\r\nEND\r\n")
+                .then_some(s)
+                .ok_or_else(|| format!("reply {:?}", String::from_utf8_lossy(&reply)))
+        });
+        c.result(r, &format!("{name}: userspace TLS set/get"));
+    }
+    let log = srv.log_text();
+    ring_fallbacks(c, &log);
+}
+
+fn tessera_stats(t: &mut Tls) -> Result<usize, String> {
+    Ok(stats(t, "")?.len())
 }

@@ -84,7 +84,7 @@ impl KernelSupport {
 }
 
 /// The running kernel's release string ("6.1.0-47-amd64").
-fn kernel_release() -> String {
+pub(crate) fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "?".into())

@@ -456,6 +456,8 @@ pub use crate::{
     shares::{Shares, SharesManager},
     sys::hardware_topology::CpuLocation,
 };
+/// (tessera) What this kernel's io_uring lacks; see TESSERA-PATCH.md, sixth change.
+pub use crate::sys::{io_uring_fallbacks, io_uring_supported};
 pub use enclose::enclose;
 pub use scopeguard::defer;
 use sketches_ddsketch::DDSketch;

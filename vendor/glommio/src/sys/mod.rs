@@ -179,6 +179,7 @@ mod uring;
 
 pub use self::dma_buffer::DmaBuffer;
 pub(crate) use self::{source::*, uring::*};
+pub use self::uring::{io_uring_fallbacks, io_uring_supported};
 use crate::error::{ExecutorErrorKind, GlommioError};
 use smallvec::SmallVec;
 use std::{convert::TryFrom, ops::Deref, sync::atomic::AtomicBool};

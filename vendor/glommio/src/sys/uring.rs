@@ -902,14 +902,52 @@ struct SleepableRing {
 /// system call, which a busy executor makes within microseconds, and the sleeping path
 /// (io_uring_enter with GETEVENTS) runs it before waiting.
 fn new_sleepable_ring(entries: u32) -> io::Result<iou::IoUring> {
-    match iou::IoUring::new_with_flags(
-        entries,
-        iou::SetupFlags::COOP_TASKRUN,
-        iou::SetupFeatures::empty(),
-    ) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => iou::IoUring::new(entries),
+    setup_with_fallback(|flags| {
+        iou::IoUring::new_with_flags(entries, flags, iou::SetupFeatures::empty())
+    })
+}
+
+/// (tessera) Runs `setup` with COOP_TASKRUN; when the kernel refuses it (EINVAL: before
+/// 5.19), records the fallback (see `io_uring_fallbacks`) and runs it again without.
+fn setup_with_fallback<T>(
+    setup: impl Fn(iou::SetupFlags) -> io::Result<T>,
+) -> io::Result<T> {
+    match setup(iou::SetupFlags::COOP_TASKRUN) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let r = setup(iou::SetupFlags::empty());
+            if r.is_ok() {
+                let relaxed = std::sync::atomic::Ordering::Relaxed;
+                RING_FALLBACKS.fetch_or(FELL_BACK_COOP_TASKRUN, relaxed);
+            }
+            r
+        }
         r => r,
     }
+}
+
+/// (tessera) The setup features some ring of this process was set up without, one bit each.
+static RING_FALLBACKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const FELL_BACK_COOP_TASKRUN: u32 = 1;
+
+/// (tessera) The io_uring setup features this kernel refused and the rings were set up
+/// without, with what each costs: empty on a kernel that has them all. Known once an
+/// executor has set up its rings.
+pub fn io_uring_fallbacks() -> Vec<(&'static str, &'static str)> {
+    let bits = RING_FALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
+    let mut out = Vec::new();
+    if bits & FELL_BACK_COOP_TASKRUN != 0 {
+        out.push((
+            "COOP_TASKRUN (Linux 5.19)",
+            "completions that arrive while an executor runs interrupt it (one IPI each)",
+        ));
+    }
+    out
+}
+
+/// (tessera) Whether this kernel has every io_uring operation glommio uses (Linux 5.8+);
+/// without them no executor can start.
+pub fn io_uring_supported() -> bool {
+    *IO_URING_RECENT_ENOUGH
 }
 
 impl SleepableRing {
