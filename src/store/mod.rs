@@ -475,6 +475,13 @@ impl Store {
         s.data = s.data[..klen].to_vec().into_boxed_slice();
         let new = s.total();
         let in_main = s.state & IN_MAIN != 0;
+        self.resized(old, new, in_main);
+    }
+
+    /// An item's charge went from `old` to `new` bytes in place (same slot, new value): moves
+    /// it between reporting classes and adjusts the totals (`used`, the small queue's bytes
+    /// unless it is in main, the `bytes` stat).
+    fn resized(&mut self, old: usize, new: usize, in_main: bool) {
         let c = self.class_stats(old);
         c.number.sub(1);
         c.mem_requested.sub(old as u64);

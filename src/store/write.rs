@@ -177,17 +177,7 @@ impl Store {
             s.freq = (s.freq + 1).min(MAX_FREQ);
             s.state &= !(FETCHED | STALE | TOKEN_SENT | KEY_BINARY);
             let in_main = s.state & IN_MAIN != 0;
-            let old_class = self.class_stats(old_total);
-            old_class.number.sub(1);
-            old_class.mem_requested.sub(old_total as u64);
-            let class = self.class_stats(total);
-            class.number.incr();
-            class.mem_requested.add(total as u64);
-            self.used = self.used - old_total + total;
-            if !in_main {
-                self.small_bytes = self.small_bytes - old_total + total;
-            }
-            st.bytes.set(self.used as u64);
+            self.resized(old_total, total, in_main);
             return Some(i);
         }
         let slot = Slot {
