@@ -39,8 +39,12 @@ pub fn check_io_uring() -> Result<(), TooOld> {
 /// kernel refused (none on 5.19+), e.g. "io_uring: COOP_TASKRUN (Linux 5.19) not available
 /// (kernel 5.10.0-32-amd64): ...".
 pub fn log_ring_fallbacks() {
-    for (feature, cost) in glommio::io_uring_fallbacks() {
-        let release = kernel_release();
+    let fallbacks = glommio::io_uring_fallbacks();
+    if fallbacks.is_empty() {
+        return;
+    }
+    let release = kernel_release();
+    for (feature, cost) in fallbacks {
         eprintln!("tessera: io_uring: {feature} not available (kernel {release}): {cost}");
     }
 }
