@@ -37,6 +37,8 @@
 //! - [`stats`]: per-shard counters (a leaf), the `stats` reports as typed (name, value, kind)
 //!   entries that `stats` and `/metrics` both encode.
 //! - [`server`]: state shared by all executors.
+//! - [`sock`]: a connected socket's bytes through the io_uring ring (receives into
+//!   the executor's provided buffers, sends owned by the ring), under `net` and `tls`.
 //! - [`tls`]: rustls settings, reloadable certificates, accepting a client (handshake,
 //!   deadline, kTLS switch), the rustls and kTLS connections, dev certificates.
 
@@ -50,6 +52,7 @@ pub mod protocol;
 pub mod runtime;
 pub mod server;
 pub mod shard;
+pub mod sock;
 pub mod stats;
 pub mod store;
 pub mod tls;

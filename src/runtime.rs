@@ -536,7 +536,7 @@ async fn executor_main(
             shared: shared.clone(),
         },
         limits: Limits::from_config(&shared.config),
-        rbufs: crate::net::ReadBufs::default(),
+        rbufs: crate::net::ReadBufs::with_ring(crate::sock::recv_pool()),
         stop: Rc::default(),
         latency: shared.config.admin_listen.map(|_| shared.stats.latency(id)),
         wbufs: shared

@@ -129,7 +129,7 @@ async fn conn_loop(
             }
             // Write.
             if !output.out.is_empty() {
-                let wrote = transport.write(&output.out, ctx).await?;
+                let wrote = transport.write(&mut output.out, ctx).await?;
                 st.bytes_written.add(wrote as u64);
                 output.clear();
             }

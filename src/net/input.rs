@@ -20,6 +20,9 @@ pub struct ReadBufs {
     /// Where idle connections' reads land.
     pub scratch: Rc<std::cell::RefCell<Vec<u8>>>,
     free: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+    /// The executor's io_uring receive buffers ([`crate::sock`]); None off an executor
+    /// or when the ring cannot provide buffers.
+    pub ring: Option<glommio::net::ring::RecvPool>,
 }
 
 impl Default for ReadBufs {
@@ -27,11 +30,20 @@ impl Default for ReadBufs {
         ReadBufs {
             scratch: Rc::new(std::cell::RefCell::new(vec![0; SCRATCH])),
             free: Rc::default(),
+            ring: None,
         }
     }
 }
 
 impl ReadBufs {
+    /// An executor's buffers, with its io_uring receive pool if it has one.
+    pub fn with_ring(ring: Option<glommio::net::ring::RecvPool>) -> ReadBufs {
+        ReadBufs {
+            ring,
+            ..ReadBufs::default()
+        }
+    }
+
     fn take(&self) -> Vec<u8> {
         self.free
             .borrow_mut()

@@ -23,8 +23,9 @@ use glommio::net::{TcpListener, TcpStream, UnixListener};
 
 use super::conn::{ConnSlot, conn_id, serve};
 use super::ctx::Ctx;
-use super::transport::{Stream, Transport, sock_name};
+use super::transport::{Transport, sock_name};
 use crate::config::ListenMode;
+use crate::sock::Stream;
 use crate::tls::accept::{AcceptError, Accepted, Expect, accept};
 
 /// A listening socket made on the main thread (so bind errors surface before executors start)
@@ -291,7 +292,8 @@ fn start(stream: Stream, expect: Option<Expect>, slot: ConnSlot, ctx: &Ctx) {
     let (expect, tcp) = match (expect, stream) {
         (Some(expect), Stream::Tcp(tcp)) => (expect, tcp),
         (_, stream) => {
-            glommio::spawn_local(serve(Transport::Plain(stream), Vec::new(), slot)).detach();
+            let transport = Transport::plain(stream, &slot.ctx);
+            glommio::spawn_local(serve(transport, Vec::new(), slot)).detach();
             return;
         }
     };
@@ -336,7 +338,7 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
             if secured.ktls_fallback {
                 st.ssl_ktls_fallbacks.incr();
             }
-            let transport = Transport::secured(stream, secured.records);
+            let transport = Transport::secured(stream, secured.records, &ctx);
             if ctx.exec.shared.verbose() > 1 {
                 eprintln!(
                     "<{id} TLS handshake done: {}; records: {}",
@@ -348,8 +350,8 @@ async fn secure_then_serve(mut stream: TcpStream, expect: Expect, slot: ConnSlot
         }
         Ok(Accepted::Plaintext(first)) => {
             st.ssl_plaintext_connections.incr();
-            glommio::spawn_local(serve(Transport::Plain(Stream::Tcp(stream)), first, slot))
-                .detach();
+            let transport = Transport::plain(Stream::Tcp(stream), &ctx);
+            glommio::spawn_local(serve(transport, first, slot)).detach();
         }
         Err(e) => {
             st.ssl_handshake_errors.incr();

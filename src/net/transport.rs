@@ -3,71 +3,30 @@
 //! loop never asks which. An enum, not a trait object: each call is a match the compiler
 //! sees through, with no allocation or indirect call per request.
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::{TcpStream, UnixStream};
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
 
 use super::ctx::Ctx;
 use super::input::Session;
+use crate::sock::{ByteStream, Sock, Stream};
 use crate::stats::ShardStats;
 use crate::tls::accept::Records;
 use crate::tls::conn::TlsStream;
 use crate::tls::ktls::KtlsStream;
 
-/// A plaintext byte stream: TCP or a unix domain socket.
-#[derive(Debug)]
-pub(super) enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Stream {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf).await,
-            Stream::Unix(s) => s.read(buf).await,
-        }
-    }
-
-    fn poll_read(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        use futures_lite::AsyncRead;
-        match self {
-            Stream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-        }
-    }
-
-    pub(super) async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.write_all(buf).await,
-            Stream::Unix(s) => s.write_all(buf).await,
-        }
-    }
-
-    pub(super) async fn close(&mut self) {
-        let _ = match self {
-            Stream::Tcp(s) => s.close().await,
-            Stream::Unix(s) => s.close().await,
-        };
-    }
-
-    fn peer(&self) -> String {
-        match self {
-            Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
-            Stream::Unix(_) => "unix socket".into(),
-        }
+fn peer_of(sock: &Sock) -> String {
+    match sock.stream() {
+        Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        Stream::Unix(_) => "unix socket".into(),
     }
 }
 
 /// A connection's transport.
 #[derive(Debug)]
 pub(super) enum Transport {
-    Plain(Stream),
+    Plain(Sock),
     /// TLS records in rustls.
-    Tls(TcpStream, Box<TlsStream>),
+    Tls(Sock, Box<TlsStream>),
     /// TLS records in the kernel.
     Ktls(TcpStream, Box<KtlsStream>),
 }
@@ -80,10 +39,21 @@ pub(super) struct ConnEntry {
 }
 
 impl Transport {
+    /// A plaintext connection, its data in the ring when the executor has a receive pool.
+    pub(super) fn plain(stream: Stream, ctx: &Ctx) -> Transport {
+        let mut sock = Sock::new(stream);
+        sock.use_ring(ctx.rbufs.ring.as_ref());
+        Transport::Plain(sock)
+    }
+
     /// A TCP connection whose handshake finished, on the record path it chose.
-    pub(super) fn secured(stream: TcpStream, records: Records) -> Transport {
+    pub(super) fn secured(stream: TcpStream, records: Records, ctx: &Ctx) -> Transport {
         match records {
-            Records::User(t) => Transport::Tls(stream, t),
+            Records::User(t) => {
+                let mut sock = Sock::new(Stream::Tcp(stream));
+                sock.use_ring(ctx.rbufs.ring.as_ref());
+                Transport::Tls(sock, t)
+            }
             Records::Kernel(k) => Transport::Ktls(stream, k),
         }
     }
@@ -108,10 +78,8 @@ impl Transport {
     /// The peer's address, for logs.
     pub(super) fn peer(&self) -> String {
         match self {
-            Transport::Plain(s) => s.peer(),
-            Transport::Tls(s, _) | Transport::Ktls(s, _) => {
-                s.peer_addr().map(|a| a.to_string()).unwrap_or_default()
-            }
+            Transport::Plain(s) | Transport::Tls(s, _) => peer_of(s),
+            Transport::Ktls(s, _) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
         }
     }
 
@@ -144,16 +112,18 @@ impl Transport {
     /// glommio hides.
     pub(super) fn conn_entry(&self, id: u64) -> ConnEntry {
         use std::os::fd::AsRawFd;
-        match self {
-            Transport::Plain(Stream::Tcp(s)) | Transport::Tls(s, _) | Transport::Ktls(s, _) => {
-                ConnEntry {
-                    fd: s.as_raw_fd(),
-                    addr: s.peer_addr().map(|a| sock_name(&a)).unwrap_or_default(),
-                    listen_addr: s.local_addr().ok().map(|a| sock_name(&a)),
-                }
-            }
+        let tcp = match self {
+            Transport::Plain(s) | Transport::Tls(s, _) => s.tcp(),
+            Transport::Ktls(s, _) => Some(s),
+        };
+        match tcp {
+            Some(s) => ConnEntry {
+                fd: s.as_raw_fd(),
+                addr: s.peer_addr().map(|a| sock_name(&a)).unwrap_or_default(),
+                listen_addr: s.local_addr().ok().map(|a| sock_name(&a)),
+            },
             // Numbered past any real fd instead.
-            Transport::Plain(Stream::Unix(_)) => ConnEntry {
+            None => ConnEntry {
                 fd: (1 << 24) + (id % (1 << 24)) as i32,
                 addr: "unix".into(),
                 listen_addr: None,
@@ -182,16 +152,14 @@ impl Transport {
     ) -> std::io::Result<usize> {
         let st = &ctx.exec.shard.stats;
         match self {
-            Transport::Plain(s) if session.is_drained() => {
+            // In the ring a receive holds a pool buffer, copied into the session; on the
+            // readiness path an idle connection reads into the executor's scratch.
+            Transport::Plain(s) if session.is_drained() || s.in_ring() => {
                 session.release(&ctx.rbufs);
-                let scratch = &ctx.rbufs.scratch;
-                let n =
-                    futures_lite::future::poll_fn(|cx| s.poll_read(cx, &mut scratch.borrow_mut()))
-                        .await?;
-                // No await since the read: the scratch still holds exactly these bytes.
-                if n > 0 {
-                    session.feed_from(&ctx.rbufs, &scratch.borrow()[..n]);
-                }
+                let bufs = &ctx.rbufs;
+                let n = s
+                    .read_with(&bufs.scratch, &mut |b| session.feed_from(bufs, b))
+                    .await?;
                 st.bytes_read.add(n as u64);
                 Ok(n)
             }
@@ -206,6 +174,7 @@ impl Transport {
                 Ok(n)
             }
             Transport::Plain(s) => {
+                // Something buffered, readiness path: read straight after it.
                 let space = session.read_space();
                 let n = s.read(space).await?;
                 session.end += n;
@@ -239,12 +208,15 @@ impl Transport {
         }
     }
 
-    /// Writes `data` (encrypted, for TLS); returns the bytes that went on the wire.
-    pub(super) async fn write(&mut self, data: &[u8], ctx: &Ctx) -> std::io::Result<usize> {
+    /// Writes `data` (encrypted, for TLS); returns the bytes that went on the wire. The
+    /// plaintext path moves `data` into the ring's send and back (no copy): after an
+    /// error it may be left empty.
+    pub(super) async fn write(&mut self, data: &mut Vec<u8>, ctx: &Ctx) -> std::io::Result<usize> {
         match self {
             Transport::Plain(s) => {
-                s.write_all(data).await?;
-                Ok(data.len())
+                let len = data.len();
+                s.write_buf(data, len).await?;
+                Ok(len)
             }
             Transport::Tls(s, t) => {
                 let pool = ctx.wbufs.as_ref().ok_or_else(|| {

@@ -11,8 +11,7 @@
 
 use std::sync::Arc;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use crate::sock::ByteStream;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 use rustls::{HandshakeKind, ServerConfig};
@@ -108,8 +107,8 @@ impl TlsStream {
     /// Runs the server side of a handshake. `initial` holds bytes already read from the
     /// socket (permissive listeners peek at the first byte). Application data that arrived
     /// along with the client's last handshake message is appended to `early_plain`.
-    pub async fn accept(
-        stream: &mut TcpStream,
+    pub async fn accept<S: ByteStream>(
+        stream: &mut S,
         config: Arc<ServerConfig>,
         initial: &[u8],
         early_plain: &mut Vec<u8>,
@@ -245,7 +244,7 @@ impl TlsStream {
     }
 
     /// Reads more ciphertext into `incoming`; returns 0 at EOF.
-    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+    async fn fill<S: ByteStream>(&mut self, stream: &mut S) -> std::io::Result<usize> {
         let n = stream.read(self.fill_space()?).await?;
         self.used += n;
         Ok(n)
@@ -277,7 +276,7 @@ impl TlsStream {
         }
     }
 
-    async fn flush_pending(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+    async fn flush_pending<S: ByteStream>(&mut self, stream: &mut S) -> std::io::Result<()> {
         if !self.pending.is_empty() {
             stream.write_all(&self.pending).await?;
             self.pending.clear();
@@ -288,9 +287,9 @@ impl TlsStream {
     /// Reads until some plaintext arrives (appended through `sink`); returns its length,
     /// 0 when the peer closed (close_notify or EOF). Ciphertext bytes read are added to
     /// `raw_read`.
-    pub async fn read_plain(
+    pub async fn read_plain<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         sink: &mut dyn FnMut(&[u8]),
         raw_read: &mut u64,
         scratch: &std::cell::RefCell<Vec<u8>>,
@@ -323,8 +322,7 @@ impl TlsStream {
                 // Nothing buffered: wait holding no ciphertext buffer; the read lands in
                 // the executor's scratch and is decrypted there.
                 let n = futures_lite::future::poll_fn(|cx| {
-                    use futures_lite::AsyncRead;
-                    std::pin::Pin::new(&mut *stream).poll_read(cx, &mut scratch.borrow_mut())
+                    stream.poll_read(cx, &mut scratch.borrow_mut())
                 })
                 .await?;
                 // No await until it is processed: the scratch keeps exactly these bytes.

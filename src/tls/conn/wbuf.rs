@@ -38,7 +38,8 @@ impl WbufPool {
 
     pub(super) fn give(&self, buf: Vec<u8>) {
         let mut free = self.free.borrow_mut();
-        if free.len() < POOL_KEEP {
+        // A send that failed in the ring may leave its buffer behind, empty: not kept.
+        if free.len() < POOL_KEEP && buf.len() == self.size {
             free.push(buf);
         }
     }

@@ -2,8 +2,7 @@
 //! from the executor's pool for the length of one write, so an idle connection holds no
 //! write buffer and a batch of replies leaves in as few records and writes as fit.
 
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
+use crate::sock::ByteStream;
 use rustls::unbuffered::{ConnectionState, EncryptError, UnbufferedStatus};
 
 use super::wbuf::WbufPool;
@@ -12,9 +11,9 @@ use super::{TlsStream, encode_into, io_err};
 impl TlsStream {
     /// Encrypts `data` and writes it, through buffers from `pool`. Returns the ciphertext
     /// bytes written.
-    pub async fn write_plain(
+    pub async fn write_plain<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         data: &[u8],
         pool: &WbufPool,
     ) -> std::io::Result<usize> {
@@ -25,11 +24,11 @@ impl TlsStream {
         result
     }
 
-    async fn write_chunks(
+    async fn write_chunks<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         data: &[u8],
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
         pool: &WbufPool,
     ) -> std::io::Result<usize> {
         let per = pool.plain_per_buffer();
@@ -39,7 +38,8 @@ impl TlsStream {
             // Handshake-time messages rustls queued while encrypting (e.g. a key update)
             // go out first.
             self.flush_pending(stream).await?;
-            stream.write_all(&buf[..n]).await?;
+            // In the ring the buffer itself is sent (no copy) and comes back.
+            stream.write_buf(buf, n).await?;
             written += n;
         }
         Ok(written)
@@ -83,7 +83,7 @@ impl TlsStream {
     }
 
     /// Sends close_notify (best effort).
-    pub async fn close(&mut self, stream: &mut TcpStream) {
+    pub async fn close<S: ByteStream>(&mut self, stream: &mut S) {
         let mut buf = [0u8; 64];
         let n = {
             // With the buffered input, as in `encrypt`.
@@ -104,7 +104,7 @@ impl TlsStream {
     }
 
     /// Sends whatever alert an error left queued (best effort).
-    pub async fn send_alerts(&mut self, stream: &mut TcpStream) {
+    pub async fn send_alerts<S: ByteStream>(&mut self, stream: &mut S) {
         let _ = self.flush_pending(stream).await;
     }
 }

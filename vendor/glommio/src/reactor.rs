@@ -526,6 +526,25 @@ impl Reactor {
         Ok(source)
     }
 
+    /// (tessera) A send of `buf[from..to]` queued on the main ring; the source owns `buf`
+    /// until the kernel is done with it (`SourceType::SockSendOwned`).
+    pub(crate) fn send_owned(&self, fd: RawFd, buf: Vec<u8>, from: usize, to: usize) -> Source {
+        let (ptr, len) = (buf[from..to].as_ptr(), to - from);
+        // Moving the Vec into the source moves its header, not its heap buffer: `ptr`
+        // stays valid for as long as the source holds it.
+        let source = self.new_source(fd, SourceType::SockSendOwned(buf), None);
+        self.sys.send_owned(&source, ptr, len, libc::MSG_NOSIGNAL);
+        source
+    }
+
+    /// (tessera) A receive into a buffer the kernel picks from `selected`'s group.
+    pub(crate) fn recv_select(&self, fd: RawFd, selected: crate::net::ring::Selected) -> Source {
+        let (bgid, len) = (selected.bgid(), selected.buf_len());
+        let source = self.new_source(fd, SourceType::SockRecvSelect(selected), None);
+        self.sys.recv_select(&source, bgid, len, 0);
+        source
+    }
+
     pub(crate) fn recv(&self, fd: RawFd, size: usize, flags: MsgFlags) -> Source {
         let source = self.new_source(fd, SourceType::SockRecv(None), None);
         self.sys.recv(&source, size, flags);

@@ -107,6 +107,7 @@ fn yolo_sendmsg(
 }
 
 mod datagram;
+pub mod ring;
 mod stream;
 mod tcp_socket;
 mod udp_socket;

@@ -279,6 +279,13 @@ pin_project! {
     }
 }
 
+// (tessera) As TcpStream has: the fd for tessera's ring receives and sends.
+impl<B: RxBuf> AsRawFd for UnixStream<B> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.stream().as_raw_fd()
+    }
+}
+
 impl FromRawFd for UnixStream {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         UnixStream {

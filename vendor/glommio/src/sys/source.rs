@@ -35,6 +35,10 @@ pub(crate) enum SourceType {
     PollAdd,
     SockSend(DmaBuffer),
     SockRecv(Option<DmaBuffer>),
+    /// (tessera) A send whose buffer the source owns until the kernel is done with it.
+    SockSendOwned(Vec<u8>),
+    /// (tessera) A receive into a buffer the kernel picks from a provided-buffer group.
+    SockRecvSelect(crate::net::ring::Selected),
     SockRecvMsg(
         Option<DmaBuffer>,
         libc::iovec,

@@ -52,6 +52,19 @@ use nix::sys::{
 use smallvec::SmallVec;
 
 const MSG_ZEROCOPY: i32 = 0x4000000;
+/// (tessera) io_uring_register opcodes for provided-buffer rings (Linux 5.19).
+const IORING_REGISTER_PBUF_RING: libc::c_uint = 22;
+const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
+
+/// (tessera) struct io_uring_buf_reg.
+#[repr(C)]
+struct BufReg {
+    ring_addr: u64,
+    ring_entries: u32,
+    bgid: u16,
+    flags: u16,
+    resv: [u64; 3],
+}
 
 #[allow(dead_code)]
 #[derive(Debug)]
@@ -77,6 +90,19 @@ enum UringOpDescriptor {
     SockSendMsg(*mut libc::msghdr, i32),
     SockRecv(usize, i32),
     SockRecvMsg(usize, i32),
+    /// (tessera) A plain send (no MSG_ZEROCOPY) from a buffer its source owns.
+    SockSendOwned(*const u8, usize, i32),
+    /// (tessera) A receive into a buffer the kernel picks from group `.0`, at most `.1` bytes.
+    SockRecvSelect(u16, u32, i32),
+    /// (tessera) Hands buffers to a group the old way (IORING_OP_PROVIDE_BUFFERS): `nr`
+    /// buffers of `len` bytes from `addr`, numbered from `bid`, into group `bgid`.
+    ProvideBuffers {
+        addr: *mut u8,
+        len: u32,
+        nr: u32,
+        bgid: u16,
+        bid: u16,
+    },
     Nop,
 }
 
@@ -429,6 +455,35 @@ fn fill_sqe<F>(
                     };
                 });
             }
+            UringOpDescriptor::SockSendOwned(ptr, len, flags) => {
+                let buf = std::slice::from_raw_parts(ptr, len);
+                sqe.prep_send(op.fd, buf, MsgFlags::from_bits_retain(flags));
+            }
+            UringOpDescriptor::SockRecvSelect(bgid, len, flags) => {
+                // No buffer of ours: the kernel takes one of group `bgid` when data is
+                // there, and says which in the completion's flags.
+                sqe.prep_recv(op.fd, &mut [], MsgFlags::from_bits_retain(flags));
+                let raw = sqe.raw_mut();
+                raw.len = len;
+                raw.buf_index.buf_index.index_or_group = bgid;
+                sqe.set_flags(SubmissionFlags::BUFFER_SELECT);
+            }
+            UringOpDescriptor::ProvideBuffers {
+                addr,
+                len,
+                nr,
+                bgid,
+                bid,
+            } => {
+                uring_sys::io_uring_prep_provide_buffers(
+                    sqe.raw_mut(),
+                    addr as *mut libc::c_void,
+                    len as _,
+                    nr as _,
+                    bgid as _,
+                    bid as _,
+                );
+            }
             UringOpDescriptor::Nop => sqe.prep_nop(),
         }
         sqe.set_user_data(user_data);
@@ -553,6 +608,10 @@ where
             .consume_source(from_user_data(value.user_data()));
 
         let result = value.result();
+        // (tessera) A receive that picked a provided buffer learns which from the flags.
+        if let SourceType::SockRecvSelect(selected) = &mut src.borrow_mut().source_type {
+            selected.completed(value.raw_flags());
+        }
 
         let mut woke = false;
         if try_process(src.borrow()).is_none() {
@@ -1971,6 +2030,88 @@ impl Reactor {
     pub(crate) fn async_truncate(&self, fd: RawFd, size: u64) {
         // actually synchronous for now!
         let _ = sys::truncate_file(fd, size);
+    }
+
+    /// (tessera) Queues a send of `len` bytes at `ptr`, which `source` owns
+    /// (`SourceType::SockSendOwned`) until its completion, on the main ring: it goes to
+    /// the kernel with everything else queued at the executor's next turn.
+    pub(crate) fn send_owned(&self, source: &Source, ptr: *const u8, len: usize, flags: i32) {
+        let op = UringOpDescriptor::SockSendOwned(ptr, len, flags);
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// (tessera) Queues a receive into a buffer of group `bgid` (registered on the main
+    /// ring) on the main ring.
+    pub(crate) fn recv_select(&self, source: &Source, bgid: u16, len: u32, flags: i32) {
+        let op = UringOpDescriptor::SockRecvSelect(bgid, len, flags);
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// (tessera) Queues IORING_OP_PROVIDE_BUFFERS on the main ring (kernels without
+    /// provided-buffer rings). Nothing waits for it: a failure shows as a smaller group.
+    pub(crate) fn provide_buffers(&self, addr: *mut u8, len: u32, nr: u32, bgid: u16, bid: u16) {
+        let q = self.main_ring.borrow_mut().submission_queue();
+        let mut queue = q.borrow_mut();
+        queue.submissions.push_back(UringDescriptor {
+            args: UringOpDescriptor::ProvideBuffers {
+                addr,
+                len,
+                nr,
+                bgid,
+                bid,
+            },
+            fd: -1,
+            flags: SubmissionFlags::empty(),
+            user_data: 0,
+        });
+    }
+
+    /// (tessera) Registers a provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux 5.19)
+    /// of `entries` entries at `ring_addr` as group `bgid` of the main ring.
+    pub(crate) fn register_buf_ring(&self, ring_addr: u64, entries: u32, bgid: u16) -> io::Result<()> {
+        let reg = BufReg {
+            ring_addr,
+            ring_entries: entries,
+            bgid,
+            flags: 0,
+            resv: [0; 3],
+        };
+        self.register_main(IORING_REGISTER_PBUF_RING, &reg)
+    }
+
+    /// (tessera) Unregisters provided-buffer ring `bgid` from the main ring.
+    pub(crate) fn unregister_buf_ring(&self, bgid: u16) -> io::Result<()> {
+        let reg = BufReg {
+            ring_addr: 0,
+            ring_entries: 0,
+            bgid,
+            flags: 0,
+            resv: [0; 3],
+        };
+        self.register_main(IORING_UNREGISTER_PBUF_RING, &reg)
+    }
+
+    fn register_main(&self, opcode: libc::c_uint, reg: &BufReg) -> io::Result<()> {
+        let fd = self.main_ring.borrow().ring.raw().ring_fd;
+        // SAFETY: `reg` is the struct io_uring_buf_reg these opcodes take, live for the call.
+        let r = unsafe {
+            libc::syscall(libc::SYS_io_uring_register, fd, opcode, reg as *const BufReg, 1)
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// RAII-close asynchronously files that were not closed explicitly.
