@@ -43,8 +43,13 @@ pub fn log_ring_fallbacks() {
     if fallbacks.is_empty() {
         return;
     }
-    let release = kernel_release();
     for (feature, cost) in fallbacks {
-        eprintln!("tessera: io_uring: {feature} not available (kernel {release}): {cost}");
+        log_fallback(feature, cost);
     }
+}
+
+/// One line for an io_uring feature this kernel refused, and what doing without it costs.
+pub fn log_fallback(feature: &str, cost: &str) {
+    let release = kernel_release();
+    eprintln!("tessera: io_uring: {feature} not available (kernel {release}): {cost}");
 }

@@ -252,8 +252,20 @@ impl ByteStream for Sock {
 /// The executor's receive pool, or None (with a log line saying why) when the ring cannot
 /// provide buffers: connections then stay on glommio's readiness path.
 pub fn recv_pool() -> Option<RecvPool> {
+    static SAID: std::sync::Once = std::sync::Once::new();
     match RecvPool::new(RECV_BUFFERS, RECV_BUF_SIZE) {
-        Ok(pool) => Some(pool),
+        Ok(pool) => {
+            if !pool.has_buf_ring() {
+                SAID.call_once(|| {
+                    crate::kernel::log_fallback(
+                        "provided-buffer rings (Linux 5.19)",
+                        "receive buffers go back to the kernel by IORING_OP_PROVIDE_BUFFERS \
+                         requests instead",
+                    )
+                });
+            }
+            Some(pool)
+        }
         Err(e) => {
             eprintln!(
                 "tessera: io_uring provided buffers unavailable ({e}); sockets use readiness \

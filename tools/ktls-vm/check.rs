@@ -10,7 +10,7 @@
 //! checks instead that `ssl_kernel_tls=on` refuses to start, and that a server with the
 //! default `auto` serves plaintext and userspace TLS 1.2 and 1.3. Either way it prints the
 //! io_uring features the server's rings fell back from, and checks that a kernel older
-//! than 5.19 logs the COOP_TASKRUN fallback.
+//! than 5.19 logs the COOP_TASKRUN and provided-buffer ring fallbacks.
 //!
 //! Usage: ktls-check TESSERA_BINARY [--bench TESSERA_BENCH_BINARY SECONDS | --no-ktls]
 //! Prints PASS/FAIL lines; exits 0 only when everything passed.
@@ -735,6 +735,18 @@ fn ring_fallbacks(c: &mut Checks, log: &str) {
         logged == old,
         &format!(
             "COOP_TASKRUN fallback logged only before 5.19 (kernel {})",
+            release.trim()
+        ),
+    );
+    // Before 5.19 socket receives take their buffers from IORING_OP_PROVIDE_BUFFERS
+    // groups (the protocol smoke then runs on that path).
+    let legacy = lines
+        .iter()
+        .any(|l| l.contains("provided-buffer rings (Linux 5.19) not available"));
+    c.check(
+        legacy == old,
+        &format!(
+            "provided-buffer ring fallback logged only before 5.19 (kernel {})",
             release.trim()
         ),
     );
