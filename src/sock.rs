@@ -154,6 +154,24 @@ impl Sock {
         futures_lite::future::poll_fn(|cx| self.poll_read_with(cx, scratch, sink)).await
     }
 
+    /// Sends all of `buf` (plaintext replies). In the ring the send is queued and this
+    /// returns at once (after the previous send has completed), leaving an empty buffer in
+    /// `buf`: the connection goes on to queue its next receive in the same executor turn.
+    /// Elsewhere it writes and clears `buf`.
+    pub async fn send_queued(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        match &mut self.ring {
+            Some(ring) => {
+                ring.io.flush().await?;
+                ring.io.send(buf)
+            }
+            None => {
+                self.stream.write_all(buf).await?;
+                buf.clear();
+                Ok(())
+            }
+        }
+    }
+
     /// Closes the socket (its write side first: the peer reads what was sent, then EOF).
     pub async fn close(&mut self) {
         if let Some(ring) = &mut self.ring {

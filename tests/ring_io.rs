@@ -129,7 +129,9 @@ fn sends_go_out_whole_through_a_full_socket_buffer() {
             io.send_all(&mut small, 0).await.unwrap();
             assert_eq!(small, b"xyz");
             drop(io);
-            futures_lite::AsyncWriteExt::close(&mut stream).await.unwrap();
+            futures_lite::AsyncWriteExt::close(&mut stream)
+                .await
+                .unwrap();
         },
     );
 }
@@ -155,7 +157,43 @@ fn a_dropped_send_still_goes_out_before_the_next() {
             let mut two = b"two".to_vec();
             io.send_all(&mut two, 3).await.unwrap();
             drop(io);
-            futures_lite::AsyncWriteExt::close(&mut stream).await.unwrap();
+            futures_lite::AsyncWriteExt::close(&mut stream)
+                .await
+                .unwrap();
+        },
+    );
+}
+
+#[test]
+fn queued_sends_go_out_in_order_and_hand_back_a_buffer() {
+    run_with_peer(
+        |mut s| {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            let want: Vec<u8> = (0..100)
+                .flat_map(|i| format!("reply {i}\r\n").into_bytes())
+                .collect();
+            assert!(got == want, "replies reordered, lost or duplicated");
+        },
+        async |mut stream| {
+            let mut io = RingIo::new(stream.as_raw_fd());
+            let mut out = Vec::new();
+            for i in 0..100 {
+                out.extend_from_slice(format!("reply {i}\r\n").as_bytes());
+                io.flush().await.unwrap();
+                io.send(&mut out).unwrap();
+                // The queued send owns the bytes; an empty buffer is handed back.
+                assert!(out.is_empty());
+                // A second send before the first is flushed is refused, not mixed in.
+                let mut extra = b"never".to_vec();
+                assert!(io.send(&mut extra).is_err());
+                assert_eq!(extra, b"never");
+            }
+            io.flush().await.unwrap();
+            drop(io);
+            futures_lite::AsyncWriteExt::close(&mut stream)
+                .await
+                .unwrap();
         },
     );
 }

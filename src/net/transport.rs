@@ -209,13 +209,13 @@ impl Transport {
     }
 
     /// Writes `data` (encrypted, for TLS); returns the bytes that went on the wire. The
-    /// plaintext path moves `data` into the ring's send and back (no copy): after an
-    /// error it may be left empty.
+    /// plaintext path moves `data` into the ring's send (no copy) and returns once it is
+    /// queued, leaving `data` empty (an earlier send's buffer).
     pub(super) async fn write(&mut self, data: &mut Vec<u8>, ctx: &Ctx) -> std::io::Result<usize> {
         match self {
             Transport::Plain(s) => {
                 let len = data.len();
-                s.write_buf(data, len).await?;
+                s.send_queued(data).await?;
                 Ok(len)
             }
             Transport::Tls(s, t) => {

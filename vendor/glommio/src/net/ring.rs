@@ -40,6 +40,8 @@ use crate::{
 /// IORING_CQE_F_BUFFER: the completion's upper 16 flag bits name the buffer it used.
 const CQE_F_BUFFER: u32 = 1;
 const CQE_BUFFER_SHIFT: u32 = 16;
+/// Largest capacity of a sent buffer kept for the next `send`.
+const SPARE_KEEP: usize = 64 * 1024;
 
 thread_local! {
     /// Buffer group ids are per ring, and each executor thread has its own rings.
@@ -427,6 +429,40 @@ impl RingIo {
         futures_lite::future::poll_fn(|cx| self.poll_recv(cx, pool)).await
     }
 
+    /// Queues all of `buf` to be sent and returns at once: the send reaches the kernel with
+    /// everything else at the executor's next turn, while the caller goes on (say, to
+    /// queue its next receive in the same turn). `buf` moves into the operation and the
+    /// buffer of an earlier send, emptied, takes its place for the caller to fill. Call
+    /// [`Self::flush`] before the next send and before closing: it reports this send's
+    /// outcome.
+    ///
+    /// # Errors
+    /// If a send is still in flight (flush first), or the executor is gone.
+    pub fn send(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        if self.send.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                "RingIo::send with a send in flight",
+            ));
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let reactor = self.reactor.upgrade().ok_or_else(no_reactor)?;
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.clear();
+        if spare.capacity() > SPARE_KEEP {
+            // Not kept past a large reply.
+            spare = Vec::new();
+        }
+        let data = std::mem::replace(buf, spare);
+        self.sent = 0;
+        self.end = data.len();
+        let end = self.end;
+        self.send = Some(reactor.send_owned(self.fd, data, 0, end));
+        Ok(())
+    }
+
     /// Sends `buf[..len]` whole. The buffer moves into the operation (the kernel reads it
     /// after this returns Pending, and may still if the future is dropped) and comes back
     /// in `buf`, unchanged, when the send is done; after an error or a dropped future
@@ -444,6 +480,7 @@ impl RingIo {
         self.end = len;
         self.send = Some(reactor.send_owned(self.fd, data, 0, len));
         let result = self.flush().await;
+        // This send's buffer, back to the caller.
         std::mem::swap(buf, &mut self.spare);
         self.spare = Vec::new();
         result
@@ -490,7 +527,8 @@ impl RingIo {
         }
     }
 
-    /// Waits for a send whose `send_all` future was dropped.
+    /// Waits until the send in flight, queued by [`Self::send`] (or left by a dropped
+    /// `send_all` future), went out whole, and reports how it went.
     pub async fn flush(&mut self) -> io::Result<()> {
         futures_lite::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
