@@ -19,6 +19,8 @@
 # CPU 0; with -t 2 nothing is pinned (servers and client share the CPUs). Every load cell also
 # reports each server's CPU time per operation (/proc/PID/task/*/schedstat over each round)
 # and, where perf can count raw_syscalls:sys_enter (SYSCALLS=0 skips it), system calls per op.
+# Then bench/vs_memcached.sh (VS=0 skips it): memtier_benchmark and tessera-bench against
+# memcached 1.6.45 (the newest) and 1.6.18, server -t 1, into OUTDIR/vs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -233,6 +235,11 @@ if [ -n "$results" ]; then
         [ -e "$f" ] && cp "$f" "$keep/"
     done
     echo "raw tables kept in $keep" >&2
+fi
+# The headline comparison: both clients (memtier_benchmark and tessera-bench) against both
+# memcached versions, server -t 1 (VS=0 skips it).
+if [ "${VS:-1}" = 1 ] && [ -z "${HANDSHAKE_ONLY:-}" ]; then
+    NOBUILD=1 TESSERA="$TESSERA" BENCH="$BENCH" bash bench/vs_memcached.sh "$OUT/vs" || failed+=("vs_memcached")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
     echo "matrix.sh: failed cells: ${failed[*]}" >&2
