@@ -122,7 +122,14 @@ async fn conn_loop(
             // Remote replies in, in request order.
             let next = match output.resolve(ctx.exec.mesh.as_deref()).await {
                 Ok(()) => next,
-                Err(_) => Next::Close,
+                Err(e) => {
+                    // Only a shutdown takes a peer executor away; anything else is a bug
+                    // the operator should see, not a silently dropped connection.
+                    if !ctx.stop.stopping() {
+                        eprintln!("tessera: <{id} closing: {e}");
+                    }
+                    Next::Close
+                }
             };
             if let Some(latency) = &ctx.latency {
                 output.observe_latency(latency);

@@ -104,6 +104,14 @@ impl BatchReply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerGone;
 
+impl std::fmt::Display for PeerGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a forwarded request got no reply: the executor that owns its key is gone")
+    }
+}
+
+impl std::error::Error for PeerGone {}
+
 /// Requests waiting for their reply on this executor.
 #[derive(Debug, Default)]
 struct Pending {
