@@ -18,33 +18,17 @@ import argparse
 import json
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from idle_conns import free_port, stop, wait_port  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, secs=10.0):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def cpu_ticks(pid):
@@ -74,15 +58,10 @@ class Server:
         if cpu is not None:
             argv = ["taskset", "-c", str(cpu)] + argv
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        wait_port(self.port)
+        wait_port(self.port, self.proc)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
 
 
 def run_memtier(args, server, tmp):

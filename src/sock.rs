@@ -1,7 +1,7 @@
 //! A connected socket's bytes in and out, through the executor's io_uring ring.
 //!
 //! glommio's streams make a `recv` or `send` system call per read and per write and use the
-//! ring only to wait for readiness. A [`Sock`] with the ring on ([`Sock::use_ring`]) queues
+//! ring only to wait for readiness. A [`Sock`] made with the executor's receive pool queues
 //! receives and sends as ring operations instead (the vendored glommio's `net::ring`, see
 //! docs/architecture.md): they reach the kernel with every other connection's at the
 //! executor's next turn, in one `io_uring_enter`. A receive takes a buffer from the
@@ -34,6 +34,21 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// The peer's address, for logs.
+    pub fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Stream::Unix(_) => "unix socket".into(),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+
     /// Writes all of `data` on glommio's path (before a connection is served).
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
@@ -69,28 +84,37 @@ struct Ring {
     out: Vec<u8>,
 }
 
-impl Sock {
-    /// A socket on glommio's readiness path until [`Sock::use_ring`].
-    pub fn new(stream: Stream) -> Sock {
-        Sock { stream, ring: None }
+impl Ring {
+    /// The rest of a buffer a read left, else the next receive (None at end of stream).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<(RecvBuf, usize)>>> {
+        if let Some(left) = self.left.take() {
+            return Poll::Ready(Ok(Some(left)));
+        }
+        self.io
+            .poll_recv(cx, &self.pool)
+            .map_ok(|got| got.map(|buf| (buf, 0)))
     }
+}
 
-    /// Moves the socket's receives and sends into the ring, buffers coming from `pool`.
-    /// Call it between reads (nothing received may be left in glommio's stream: it has no
-    /// buffer of its own, so that holds whenever no read is in progress).
-    pub fn use_ring(&mut self, pool: Option<&RecvPool>) {
-        let Some(pool) = pool else { return };
+impl Sock {
+    /// A socket whose receives and sends go through the ring, buffers coming from `pool`;
+    /// without a pool it stays on glommio's readiness path. Made between reads (glommio's
+    /// stream keeps no buffer of its own, so nothing received is left behind in it).
+    pub fn new(stream: Stream, pool: Option<&RecvPool>) -> Sock {
         use std::os::fd::AsRawFd;
-        let fd = match &self.stream {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        };
-        self.ring = Some(Ring {
-            io: RingIo::new(fd),
-            pool: pool.clone(),
-            left: None,
-            out: Vec::new(),
+        let ring = pool.map(|pool| {
+            let fd = match &stream {
+                Stream::Tcp(s) => s.as_raw_fd(),
+                Stream::Unix(s) => s.as_raw_fd(),
+            };
+            Ring {
+                io: RingIo::new(fd),
+                pool: pool.clone(),
+                left: None,
+                out: Vec::new(),
+            }
         });
+        Sock { stream, ring }
     }
 
     /// The socket.
@@ -122,14 +146,8 @@ impl Sock {
     ) -> Poll<io::Result<usize>> {
         match &mut self.ring {
             Some(ring) => {
-                let (buf, from) = match ring.left.take() {
-                    Some(left) => left,
-                    None => match ring.io.poll_recv(cx, &ring.pool) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Ready(Ok(None)) => return Poll::Ready(Ok(0)),
-                        Poll::Ready(Ok(Some(buf))) => (buf, 0),
-                    },
+                let Some((buf, from)) = std::task::ready!(ring.poll_next(cx)?) else {
+                    return Poll::Ready(Ok(0));
                 };
                 sink(&buf[from..]);
                 Poll::Ready(Ok(buf.len() - from))
@@ -218,19 +236,10 @@ impl ByteStream for Sock {
     /// larger than `buf` is kept for the next read.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let Some(ring) = &mut self.ring else {
-            return match &mut self.stream {
-                Stream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-                Stream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            };
+            return self.stream.poll_read(cx, buf);
         };
-        let (got, from) = match ring.left.take() {
-            Some(left) => left,
-            None => match ring.io.poll_recv(cx, &ring.pool) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(0)),
-                Poll::Ready(Ok(Some(got))) => (got, 0),
-            },
+        let Some((got, from)) = std::task::ready!(ring.poll_next(cx)?) else {
+            return Poll::Ready(Ok(0));
         };
         let n = buf.len().min(got.len() - from);
         buf[..n].copy_from_slice(&got[from..from + n]);

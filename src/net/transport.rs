@@ -14,13 +14,6 @@ use crate::tls::accept::Records;
 use crate::tls::conn::TlsStream;
 use crate::tls::ktls::KtlsStream;
 
-fn peer_of(sock: &Sock) -> String {
-    match sock.stream() {
-        Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
-        Stream::Unix(_) => "unix socket".into(),
-    }
-}
-
 /// A connection's transport.
 #[derive(Debug)]
 pub(super) enum Transport {
@@ -41,18 +34,14 @@ pub(super) struct ConnEntry {
 impl Transport {
     /// A plaintext connection, its data in the ring when the executor has a receive pool.
     pub(super) fn plain(stream: Stream, ctx: &Ctx) -> Transport {
-        let mut sock = Sock::new(stream);
-        sock.use_ring(ctx.rbufs.ring.as_ref());
-        Transport::Plain(sock)
+        Transport::Plain(Sock::new(stream, ctx.rbufs.ring.as_ref()))
     }
 
     /// A TCP connection whose handshake finished, on the record path it chose.
     pub(super) fn secured(stream: TcpStream, records: Records, ctx: &Ctx) -> Transport {
         match records {
             Records::User(t) => {
-                let mut sock = Sock::new(Stream::Tcp(stream));
-                sock.use_ring(ctx.rbufs.ring.as_ref());
-                Transport::Tls(sock, t)
+                Transport::Tls(Sock::new(Stream::Tcp(stream), ctx.rbufs.ring.as_ref()), t)
             }
             Records::Kernel(k) => Transport::Ktls(stream, k),
         }
@@ -78,7 +67,7 @@ impl Transport {
     /// The peer's address, for logs.
     pub(super) fn peer(&self) -> String {
         match self {
-            Transport::Plain(s) | Transport::Tls(s, _) => peer_of(s),
+            Transport::Plain(s) | Transport::Tls(s, _) => s.stream().peer(),
             Transport::Ktls(s, _) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
         }
     }

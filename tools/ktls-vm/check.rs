@@ -712,7 +712,7 @@ fn main() {
 }
 
 /// Prints the io_uring fallbacks the server logged, and checks that a kernel without
-/// COOP_TASKRUN (< 5.19) says so.
+/// COOP_TASKRUN and provided-buffer rings (< 5.19) says so, and a newer one does not.
 fn ring_fallbacks(c: &mut Checks, log: &str) {
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("io_uring:")).collect();
     println!(
@@ -728,28 +728,23 @@ fn ring_fallbacks(c: &mut Checks, log: &str) {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|s| s.parse::<u32>().ok());
     let old = (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (5, 19);
-    let logged = lines
-        .iter()
-        .any(|l| l.contains("COOP_TASKRUN (Linux 5.19) not available"));
-    c.check(
-        logged == old,
-        &format!(
-            "COOP_TASKRUN fallback logged only before 5.19 (kernel {})",
-            release.trim()
-        ),
-    );
-    // Before 5.19 socket receives take their buffers from IORING_OP_PROVIDE_BUFFERS
+    // Before 5.19 socket receives also take their buffers from IORING_OP_PROVIDE_BUFFERS
     // groups (the protocol smoke then runs on that path).
-    let legacy = lines
-        .iter()
-        .any(|l| l.contains("provided-buffer rings (Linux 5.19) not available"));
-    c.check(
-        legacy == old,
-        &format!(
-            "provided-buffer ring fallback logged only before 5.19 (kernel {})",
-            release.trim()
-        ),
-    );
+    for (feature, what) in [
+        ("COOP_TASKRUN (Linux 5.19)", "COOP_TASKRUN"),
+        ("provided-buffer rings (Linux 5.19)", "provided-buffer ring"),
+    ] {
+        let logged = lines
+            .iter()
+            .any(|l| l.contains(&format!("{feature} not available")));
+        c.check(
+            logged == old,
+            &format!(
+                "{what} fallback logged only before 5.19 (kernel {})",
+                release.trim()
+            ),
+        );
+    }
 }
 
 /// A plaintext protocol smoke on a fresh connection: text and meta commands, then 200

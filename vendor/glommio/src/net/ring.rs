@@ -118,11 +118,6 @@ impl RecvPool {
         self.inner.buf_size
     }
 
-    /// The number of buffers.
-    pub fn count(&self) -> u16 {
-        self.inner.count
-    }
-
     /// How many receives found the group empty and were retried into a buffer of their own.
     pub fn exhausted(&self) -> u64 {
         self.inner.exhausted.get()
@@ -361,11 +356,6 @@ impl RingIo {
         }
     }
 
-    /// Whether a receive is queued or in the kernel.
-    pub fn recv_pending(&self) -> bool {
-        self.recv.is_some()
-    }
-
     /// The next bytes from the socket, `None` at end of stream. A receive is queued on the
     /// first poll and stays queued (the bytes are not lost) if the future is dropped and
     /// polled again; dropping the `RingIo` cancels it.
@@ -391,7 +381,7 @@ impl RingIo {
                 return Poll::Pending;
             };
             let source = self.recv.take().expect("checked above");
-            let inner = match (result, source.extract_source_type()) {
+            let (inner, len) = match (result, source.extract_source_type()) {
                 (Ok(0), _) => return Poll::Ready(Ok(None)),
                 (Ok(len), SourceType::SockRecvSelect(mut selected)) => match selected.bid.take() {
                     Some(bid) => (
@@ -419,7 +409,6 @@ impl RingIo {
                 (Err(e), _) => return Poll::Ready(Err(e)),
                 (Ok(_), other) => unreachable!("receive source turned into {other:?}"),
             };
-            let (inner, len) = inner;
             return Poll::Ready(Ok(Some(RecvBuf { inner, len })));
         }
     }
@@ -456,11 +445,16 @@ impl RingIo {
             spare = Vec::new();
         }
         let data = std::mem::replace(buf, spare);
-        self.sent = 0;
-        self.end = data.len();
-        let end = self.end;
-        self.send = Some(reactor.send_owned(self.fd, data, 0, end));
+        let len = data.len();
+        self.start_send(&reactor, data, len);
         Ok(())
+    }
+
+    /// Queues the send of `data[..len]`, which the operation owns from here on.
+    fn start_send(&mut self, reactor: &Reactor, data: Vec<u8>, len: usize) {
+        self.sent = 0;
+        self.end = len;
+        self.send = Some(reactor.send_owned(self.fd, data, 0, len));
     }
 
     /// Sends `buf[..len]` whole. The buffer moves into the operation (the kernel reads it
@@ -475,20 +469,12 @@ impl RingIo {
         }
         assert!(len <= buf.len(), "RingIo::send_all past the end of the buffer");
         let reactor = self.reactor.upgrade().ok_or_else(no_reactor)?;
-        let data = std::mem::take(buf);
-        self.sent = 0;
-        self.end = len;
-        self.send = Some(reactor.send_owned(self.fd, data, 0, len));
+        self.start_send(&reactor, std::mem::take(buf), len);
         let result = self.flush().await;
         // This send's buffer, back to the caller.
         std::mem::swap(buf, &mut self.spare);
         self.spare = Vec::new();
         result
-    }
-
-    /// Whether a send is queued or in the kernel.
-    pub fn send_pending(&self) -> bool {
-        self.send.is_some()
     }
 
     /// Waits until the send in flight, if any, went out whole; its buffer is kept in
