@@ -1,8 +1,10 @@
 //! Running a parsed command on a connection's executor: keyed commands go to the shard that
 //! owns the key (at once if that is this one, else queued for the owner and answered in
-//! request order), the rest run here.
+//! request order), the rest run here. Commands that must wait for other executors
+//! (flush_all, stats, cache_memlimit) come back as a [`Barrier`] to await.
 
 use super::Command;
+use super::admin::{cache_memlimit::CacheMemlimit, flush_all::FlushAll, stats::StatsKind};
 use super::keyed::Keyed;
 use crate::cmd::exec::Exec;
 use crate::cmd::order::Output;
@@ -10,15 +12,40 @@ use crate::protocol::meta::MetaCmd;
 use crate::protocol::{KEY_MAX_LENGTH, Parsed};
 use crate::shard::mesh::PeerGone;
 use crate::shard::{hash_key, owner};
+use crate::store::PREFETCH_MAX;
 use crate::store::StoreMode;
 
 use super::meta::Meta;
 use super::retrieval::END;
 use super::storage::{Storage, TooLarge};
 
-/// Runs one command; its reply (or its place, for a forwarded one) goes to `output`.
-/// An error: the mesh is gone (shutting down), close the connection.
-pub async fn run(cmd: Command<'_>, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
+/// A command that waits for other executors (their queued work first, or their answer):
+/// the connection awaits it before running the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Barrier {
+    /// flush_all.
+    FlushAll(FlushAll),
+    /// stats.
+    Stats(StatsKind),
+    /// cache_memlimit.
+    CacheMemlimit(CacheMemlimit),
+}
+
+impl Barrier {
+    /// Runs it. An error: the mesh is gone (shutting down), close the connection.
+    pub async fn run(self, ctx: &Exec, output: &mut Output) -> Result<(), PeerGone> {
+        match self {
+            Barrier::FlushAll(c) => c.run(ctx, output).await,
+            Barrier::Stats(c) => c.run(ctx, output).await,
+            Barrier::CacheMemlimit(c) => c.run(ctx, output).await,
+        }
+    }
+}
+
+/// Runs one command; its reply (or its place, for a forwarded one) goes to `output`. A
+/// command that must wait for other executors is returned instead, to be awaited.
+pub fn run(cmd: Command<'_>, ctx: &Exec, output: &mut Output) -> Option<Barrier> {
     match cmd {
         Command::Get(get) => {
             for key in get.each_key() {
@@ -44,17 +71,49 @@ pub async fn run(cmd: Command<'_>, ctx: &Exec, output: &mut Output) -> Result<()
             }
         }
         Command::MetaNoop(c) => c.run(&mut output.out),
-        Command::FlushAll(c) => c.run(ctx, output).await?,
+        Command::FlushAll(c) => return Some(Barrier::FlushAll(c)),
         Command::Version(c) => c.run(&mut output.out),
         Command::Verbosity(c) => c.run(&ctx.shared, &mut output.out),
         Command::Quit => {}
-        Command::Stats(c) => c.run(ctx, output).await?,
-        Command::CacheMemlimit(c) => c.run(ctx, output).await?,
+        Command::Stats(c) => return Some(Barrier::Stats(c)),
+        Command::CacheMemlimit(c) => return Some(Barrier::CacheMemlimit(c)),
         Command::Shutdown(c) => c.run(&ctx.shared, &mut output.out),
         Command::RefreshCerts(c) => c.run(&ctx.shared, &mut output.out),
         Command::Config(c) => c.run(&ctx.shared, &ctx.shard.stats, &mut output.out),
     }
-    Ok(())
+    None
+}
+
+/// Warms this shard's store for the keys these commands will look up here (the ones it
+/// owns), so that their cache misses overlap ([`crate::store::Store::prefetch`]) before
+/// [`run`] runs them one by one. Base64 meta keys are skipped (decoded only when run).
+pub fn prefetch<'a>(cmds: impl IntoIterator<Item = &'a Command<'a>>, ctx: &Exec) {
+    let mut hashes = [0u64; PREFETCH_MAX];
+    let mut n = 0;
+    let mut add = |key: &[u8]| {
+        let hash = hash_key(key);
+        if n < PREFETCH_MAX && (ctx.mesh.is_none() || owner(hash, ctx.shard.n) == ctx.shard.id) {
+            hashes[n] = hash;
+            n += 1;
+        }
+    };
+    for cmd in cmds {
+        match cmd {
+            Command::Get(get) => get.each_key().for_each(|k| add(k.key.as_bytes())),
+            Command::Storage(c) => add(c.key()),
+            Command::Delete(c) => add(c.key.as_bytes()),
+            Command::Arith(c) => add(c.key.as_bytes()),
+            Command::Touch(c) => add(c.key.as_bytes()),
+            Command::Meta(m) if !m.flags.base64 => add(m.wire_key()),
+            _ => {}
+        }
+    }
+    if n > 1 {
+        ctx.shard
+            .store
+            .borrow()
+            .prefetch(hashes[..n].iter().copied());
+    }
 }
 
 /// Runs a keyed command here if this shard owns the key, else queues it for its owner.

@@ -40,9 +40,7 @@ impl Store {
         let in_main = s.state & IN_MAIN != 0;
         s.state &= !LIVE;
         s.data = Box::default();
-        if let Ok(e) = self.table.find_entry(table_hash(hash), |&i| i == idx) {
-            e.remove();
-        }
+        self.table.remove(hash, idx);
         let class = self.class_stats(total);
         class.number.sub(1);
         class.mem_requested.sub(total as u64);

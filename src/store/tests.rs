@@ -314,3 +314,28 @@ impl Zipf {
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 }
+
+/// Prefetching is a hint: on an empty store, for missing keys, for more hashes than it
+/// takes, for unlinked items and for a value shorter than a line, it changes nothing.
+#[test]
+fn prefetch_changes_nothing() {
+    let mut s = store(1 << 20);
+    s.prefetch((0..100).map(|i| hash_key(format!("k{i}").as_bytes())));
+    for i in 0..50 {
+        let v = if i % 2 == 0 {
+            vec![b'v'; 200]
+        } else {
+            vec![b'v'; 3]
+        };
+        assert_eq!(set(&mut s, &format!("k{i}"), &v, 0, 1), StoreResult::Stored);
+    }
+    let h = |k: &str| hash_key(k.as_bytes());
+    let idx = s.get(b"k7", h("k7"), 1).unwrap();
+    s.unlink(idx);
+    s.prefetch((0..100).map(|i| h(&format!("k{i}"))));
+    s.check_invariants();
+    assert_eq!(get(&mut s, "k7", 1), None);
+    assert_eq!(get(&mut s, "k8", 1), Some(vec![b'v'; 200]));
+    assert_eq!(get(&mut s, "k9", 1), Some(vec![b'v'; 3]));
+    assert_eq!(s.len(), 49);
+}

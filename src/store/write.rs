@@ -202,11 +202,7 @@ impl Store {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.table
-            .insert_unique(table_hash(short(hash)), idx, |&i| {
-                table_hash(slots[i as usize].hash)
-            });
+        self.table.insert(short(hash), idx);
         if self.ghost.take(short(hash)) {
             self.slots[idx as usize].state |= IN_MAIN;
             self.main.push_back(idx);
