@@ -12,8 +12,8 @@ use crate::protocol::meta::MetaCmd;
 use crate::protocol::{KEY_MAX_LENGTH, Parsed};
 use crate::shard::mesh::PeerGone;
 use crate::shard::{hash_key, owner};
-use crate::store::PREFETCH_MAX;
 use crate::store::StoreMode;
+use crate::store::prefetch::PREFETCH_MAX;
 
 use super::meta::Meta;
 use super::retrieval::END;

@@ -23,7 +23,8 @@ use futures_channel::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 
 use super::Shard;
-use crate::store::{PREFETCH_MAX, RelTime};
+use crate::store::RelTime;
+use crate::store::prefetch::PREFETCH_MAX;
 
 /// What a batch carries: an operation about one key, which the key's owner runs.
 pub trait Forward: Send + 'static {

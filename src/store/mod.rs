@@ -30,8 +30,7 @@ pub mod clock;
 mod evict;
 mod ghost;
 mod index;
-mod prefetch;
-pub use prefetch::PREFETCH_MAX;
+pub mod prefetch;
 pub mod slabs;
 mod write;
 
