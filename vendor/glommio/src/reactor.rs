@@ -206,7 +206,11 @@ impl Reactor {
 
     #[inline(always)]
     pub(crate) fn need_preempt(&self) -> bool {
-        unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) }
+        // (tessera) Events in the latency ring, or the time slice is over (a deadline
+        // rather than a timer on the latency ring: sys::uring::Reactor::wait).
+        let events =
+            unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) };
+        events || self.sys.preempt_deadline_passed()
     }
 
     pub(crate) fn id(&self) -> usize {

@@ -52,6 +52,20 @@ use nix::sys::{
 use smallvec::SmallVec;
 
 const MSG_ZEROCOPY: i32 = 0x4000000;
+/// (tessera) CLOCK_MONOTONIC_COARSE in nanoseconds: read from the vDSO without a system
+/// call and cheaper than the precise clock; its resolution (a scheduler tick, 1–10 ms) is
+/// far finer than the time slices it measures (glommio's default is 100 ms).
+#[inline(always)]
+pub(crate) fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given; the clock id is valid on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// (tessera) io_uring_register opcodes for provided-buffer rings (Linux 5.19).
 const IORING_REGISTER_PBUF_RING: libc::c_uint = 22;
 const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
@@ -1337,6 +1351,10 @@ pub(crate) struct Reactor {
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// (tessera) When the running task queue's time slice ends, in [`coarse_now_ns`]
+    /// nanoseconds (u64::MAX: no slice running). Replaces the latency ring's preemption
+    /// timer, whose cancel and re-arm cost a system call every executor turn.
+    preempt_deadline: Cell<u64>,
 
     link_fd: RawFd,
 
@@ -1468,6 +1486,7 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            preempt_deadline: Cell::new(u64::MAX),
             blocking_thread,
             link_fd,
             notifier,
@@ -1999,9 +2018,16 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+        // (tessera) The time slice is a deadline `need_preempt` compares a clock against,
+        // not a timeout on the latency ring: arming that timer (and cancelling the last
+        // one, above) cost an io_uring_enter on the latency ring every turn, about half the
+        // system calls of a server answering one request per turn. A timer is still armed
+        // to wake a sleeping executor for a user timer (above), which is what it is for.
+        self.preempt_deadline.set(match preempt_timer() {
+            Some(slice) => coarse_now_ns().saturating_add(slice.as_nanos() as u64),
+            None => u64::MAX,
+        });
+        if preempt_timer().is_some() {
             flush_rings!(lat_ring, main_ring)?;
         }
 
@@ -2017,6 +2043,13 @@ impl Reactor {
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
         self.blocking_thread.flush()
+    }
+
+    /// (tessera) Whether the running task queue's time slice is over.
+    #[inline(always)]
+    pub(crate) fn preempt_deadline_passed(&self) -> bool {
+        let deadline = self.preempt_deadline.get();
+        deadline != u64::MAX && coarse_now_ns() >= deadline
     }
 
     pub(crate) fn preempt_pointers(&self) -> (*const u32, *const u32) {
