@@ -139,6 +139,15 @@ pub(crate) struct InnerSource {
 }
 
 impl InnerSource {
+    /// (tessera) Whether anyone collects this source's latencies (`StatsCollection::latency`):
+    /// only then are its queued, submitted and fulfilled times read from the clock.
+    #[inline]
+    pub(crate) fn wants_latency(&self) -> bool {
+        self.stats_collection.is_some_and(|s| s.latency.is_some())
+    }
+}
+
+impl InnerSource {
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
