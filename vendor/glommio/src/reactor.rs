@@ -543,9 +543,9 @@ impl Reactor {
 
     /// (tessera) A receive into a buffer the kernel picks from `selected`'s group.
     pub(crate) fn recv_select(&self, fd: RawFd, selected: crate::net::ring::Selected) -> Source {
-        let (bgid, len) = (selected.bgid(), selected.buf_len());
+        let (bgid, len, poll_first) = (selected.bgid(), selected.buf_len(), selected.poll_first());
         let source = self.new_source(fd, SourceType::SockRecvSelect(selected), None);
-        self.sys.recv_select(&source, bgid, len, 0);
+        self.sys.recv_select(&source, bgid, len, 0, poll_first);
         source
     }
 

@@ -40,6 +40,8 @@ use crate::{
 /// IORING_CQE_F_BUFFER: the completion's upper 16 flag bits name the buffer it used.
 const CQE_F_BUFFER: u32 = 1;
 const CQE_BUFFER_SHIFT: u32 = 16;
+/// IORING_CQE_F_SOCK_NONEMPTY (Linux 5.19): the socket still had data after this receive.
+const CQE_F_SOCK_NONEMPTY: u32 = 1 << 2;
 /// Largest capacity of a sent buffer kept for the next `send`.
 const SPARE_KEEP: usize = 64 * 1024;
 
@@ -235,6 +237,10 @@ impl Drop for PoolInner {
 pub(crate) struct Selected {
     pool: Rc<PoolInner>,
     bid: Option<u16>,
+    /// Ask the kernel to wait for data before trying (IORING_RECVSEND_POLL_FIRST).
+    poll_first: bool,
+    /// The completion said the socket still had data (IORING_CQE_F_SOCK_NONEMPTY).
+    nonempty: bool,
 }
 
 impl Selected {
@@ -246,11 +252,16 @@ impl Selected {
         self.pool.buf_size as u32
     }
 
+    pub(crate) fn poll_first(&self) -> bool {
+        self.poll_first
+    }
+
     /// The completion's flags arrived.
     pub(crate) fn completed(&mut self, cqe_flags: u32) {
         if cqe_flags & CQE_F_BUFFER != 0 {
             self.bid = Some((cqe_flags >> CQE_BUFFER_SHIFT) as u16);
         }
+        self.nonempty = cqe_flags & CQE_F_SOCK_NONEMPTY != 0;
     }
 }
 
@@ -326,6 +337,8 @@ pub struct RingIo {
     end: usize,
     /// The buffer of the send that just completed, on its way back to `send_all`'s caller.
     spare: Vec<u8>,
+    /// The last receive left the socket empty: the next one waits for data first.
+    poll_first: bool,
 }
 
 impl fmt::Debug for RingIo {
@@ -353,6 +366,7 @@ impl RingIo {
             sent: 0,
             end: 0,
             spare: Vec::new(),
+            poll_first: false,
         }
     }
 
@@ -372,6 +386,8 @@ impl RingIo {
                     let selected = Selected {
                         pool: pool.inner.clone(),
                         bid: None,
+                        poll_first: self.poll_first,
+                        nonempty: false,
                     };
                     self.recv.insert(reactor.recv_select(self.fd, selected))
                 }
@@ -384,13 +400,21 @@ impl RingIo {
             let (inner, len) = match (result, source.extract_source_type()) {
                 (Ok(0), _) => return Poll::Ready(Ok(None)),
                 (Ok(len), SourceType::SockRecvSelect(mut selected)) => match selected.bid.take() {
-                    Some(bid) => (
+                    Some(bid) => {
+                        // The next receive waits for data before trying when this one
+                        // emptied the socket: the common case between requests, where a
+                        // first try would only fail with EAGAIN and then arm the poll.
+                        // Kernels with provided-buffer rings (5.19) have both flags; on
+                        // older ones the socket never reports non-empty, so never ask.
+                        self.poll_first = pool.has_buf_ring() && !selected.nonempty;
+                        (
                         BufInner::Pooled {
                             pool: selected.pool.clone(),
                             bid,
                         },
                         len,
-                    ),
+                    )
+                    }
                     None => {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::Other,

@@ -107,7 +107,7 @@ enum UringOpDescriptor {
     /// (tessera) A plain send (no MSG_ZEROCOPY) from a buffer its source owns.
     SockSendOwned(*const u8, usize, i32),
     /// (tessera) A receive into a buffer the kernel picks from group `.0`, at most `.1` bytes.
-    SockRecvSelect(u16, u32, i32),
+    SockRecvSelect(u16, u32, i32, bool),
     /// (tessera) Hands buffers to a group the old way (IORING_OP_PROVIDE_BUFFERS): `nr`
     /// buffers of `len` bytes from `addr`, numbered from `bid`, into group `bgid`.
     ProvideBuffers {
@@ -473,13 +473,18 @@ fn fill_sqe<F>(
                 let buf = std::slice::from_raw_parts(ptr, len);
                 sqe.prep_send(op.fd, buf, MsgFlags::from_bits_retain(flags));
             }
-            UringOpDescriptor::SockRecvSelect(bgid, len, flags) => {
+            UringOpDescriptor::SockRecvSelect(bgid, len, flags, poll_first) => {
                 // No buffer of ours: the kernel takes one of group `bgid` when data is
                 // there, and says which in the completion's flags.
                 sqe.prep_recv(op.fd, &mut [], MsgFlags::from_bits_retain(flags));
                 let raw = sqe.raw_mut();
                 raw.len = len;
                 raw.buf_index.buf_index.index_or_group = bgid;
+                if poll_first {
+                    // IORING_RECVSEND_POLL_FIRST (Linux 5.19): arm the poll at once
+                    // instead of a first try that would find the socket empty.
+                    raw.ioprio |= 1;
+                }
                 sqe.set_flags(SubmissionFlags::BUFFER_SELECT);
             }
             UringOpDescriptor::ProvideBuffers {
@@ -2086,8 +2091,15 @@ impl Reactor {
 
     /// (tessera) Queues a receive into a buffer of group `bgid` (registered on the main
     /// ring) on the main ring.
-    pub(crate) fn recv_select(&self, source: &Source, bgid: u16, len: u32, flags: i32) {
-        let op = UringOpDescriptor::SockRecvSelect(bgid, len, flags);
+    pub(crate) fn recv_select(
+        &self,
+        source: &Source,
+        bgid: u16,
+        len: u32,
+        flags: i32,
+        poll_first: bool,
+    ) {
+        let op = UringOpDescriptor::SockRecvSelect(bgid, len, flags, poll_first);
         queue_request_into_ring(
             &mut *self.main_ring.borrow_mut(),
             source,
