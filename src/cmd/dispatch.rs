@@ -92,7 +92,7 @@ pub fn prefetch<'a>(cmds: impl IntoIterator<Item = &'a Command<'a>>, ctx: &Exec)
     let mut n = 0;
     let mut add = |key: &[u8]| {
         let hash = hash_key(key);
-        if n < PREFETCH_MAX && (ctx.mesh.is_none() || owner(hash, ctx.shard.n) == ctx.shard.id) {
+        if n < PREFETCH_MAX && remote_owner(hash, ctx).is_none() {
             hashes[n] = hash;
             n += 1;
         }
@@ -108,30 +108,37 @@ pub fn prefetch<'a>(cmds: impl IntoIterator<Item = &'a Command<'a>>, ctx: &Exec)
             _ => {}
         }
     }
-    if n > 1 {
-        ctx.shard
-            .store
-            .borrow()
-            .prefetch(hashes[..n].iter().copied());
-    }
+    ctx.shard
+        .store
+        .borrow()
+        .prefetch(hashes[..n].iter().copied());
 }
 
 /// Runs a keyed command here if this shard owns the key, else queues it for its owner.
 fn route(op: Keyed<&[u8]>, ctx: &Exec, output: &mut Output) {
     let hash = hash_key(op.key());
-    let o = owner(hash, ctx.shard.n);
     let noreply = op.noreply();
-    if o == ctx.shard.id || ctx.mesh.is_none() {
-        let mark = output.out.len();
-        let now = ctx.shard.clock.now();
-        op.run(&ctx.shard, hash, now, &mut output.out);
-        if noreply {
-            output.out.truncate(mark);
+    match remote_owner(hash, ctx) {
+        None => {
+            let mark = output.out.len();
+            let now = ctx.shard.clock.now();
+            op.run(&ctx.shard, hash, now, &mut output.out);
+            if noreply {
+                output.out.truncate(mark);
+            }
         }
-    } else {
-        ctx.shard.stats.forwarded_ops.incr();
-        output.push_remote(o, hash, op.to_owned(), noreply);
+        Some(o) => {
+            ctx.shard.stats.forwarded_ops.incr();
+            output.push_remote(o, hash, op.to_owned(), noreply);
+        }
     }
+}
+
+/// The executor that runs a key with this hash, when it is not this one (without a mesh
+/// every key runs here).
+fn remote_owner(hash: u64, ctx: &Exec) -> Option<usize> {
+    let o = owner(hash, ctx.shard.n);
+    (o != ctx.shard.id && ctx.mesh.is_some()).then_some(o)
 }
 
 /// The service-time class of a command: an index into [`crate::stats::CMD_CLASSES`].

@@ -123,6 +123,7 @@ impl Session {
             if ctx.exec.shared.verbose() > 1 {
                 cmd::dispatch::log_command(self.id, &self.rbuf[self.start..self.end], &parsed);
             }
+            *handled += 1;
             match parsed {
                 Parsed::Incomplete => return Step::Done(Next::Read),
                 Parsed::Close => {
@@ -165,17 +166,14 @@ impl Session {
                     let barrier = cmd::dispatch::run(req, &ctx.exec, output);
                     self.start += consumed;
                     self.swallow = swallow;
-                    *handled += 1;
                     if quit {
                         return Step::Done(Next::Close);
                     }
                     if let Some(b) = barrier {
                         return Step::Wait(b);
                     }
-                    continue;
                 }
             }
-            *handled += 1;
         }
         Step::More
     }

@@ -284,12 +284,10 @@ fn handle<Op: Forward>(shard: &Shard, env: Envelope<Op>) -> (usize, Reply) {
             let now = shard.clock.now();
             // A window of lookups at a time, warmed together (Store::prefetch).
             for window in ops.chunks(PREFETCH_MAX) {
-                if window.len() > 1 {
-                    shard
-                        .store
-                        .borrow()
-                        .prefetch(window.iter().map(|(h, _)| *h));
-                }
+                shard
+                    .store
+                    .borrow()
+                    .prefetch(window.iter().map(|(h, _)| *h));
                 for (hash, op) in window {
                     op.run(shard, *hash, now, &mut out.buf);
                     out.ends.push(out.buf.len());

@@ -4,8 +4,9 @@
 //! Items live in a slot arena (`Vec<Slot>`); the table (`index.rs`) holds slot numbers with
 //! their hash, so a lookup touches one index line, one slot and the item's data: three
 //! dependent cache misses, which a pipeline's lookups overlap (`prefetch.rs`). A slot's key
-//! and value share one heap allocation. Memory is accounted per item as memcached does (`ITEM_HEADER + key + 1 +
-//! value + 2`), so `-m`, `-I` and the `bytes` stat mean the same as on memcached.
+//! and value share one heap allocation. Memory is accounted per item as memcached does
+//! (`ITEM_HEADER + key + 1 + value + 2`), so `-m`, `-I` and the `bytes` stat mean the same as
+//! on memcached.
 //!
 //! # Eviction: S3-FIFO
 //! memcached uses a segmented LRU (hot/warm/cold) with a background maintainer thread. We use

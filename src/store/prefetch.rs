@@ -12,13 +12,17 @@ pub const PREFETCH_MAX: usize = 32;
 
 impl Store {
     /// Warms the cache lines that lookups of these key hashes will read (the first
-    /// [`PREFETCH_MAX`]). Changes nothing: a hint, right or wrong.
+    /// [`PREFETCH_MAX`]; nothing for a single one, whose lookup follows at once and has no
+    /// other to overlap with). Changes nothing: a hint, right or wrong.
     pub fn prefetch(&self, hashes: impl IntoIterator<Item = u64>) {
         let mut batch = [0u32; PREFETCH_MAX];
         let mut n = 0;
         for (b, h) in batch.iter_mut().zip(hashes) {
             *b = short(h);
             n += 1;
+        }
+        if n < 2 {
+            return;
         }
         let batch = &mut batch[..n];
         // Stage 1: each lookup's first index entry.

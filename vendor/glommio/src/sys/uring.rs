@@ -2034,11 +2034,12 @@ impl Reactor {
         // one, above) cost an io_uring_enter on the latency ring every turn, about half the
         // system calls of a server answering one request per turn. A timer is still armed
         // to wake a sleeping executor for a user timer (above), which is what it is for.
-        self.preempt_deadline.set(match preempt_timer() {
+        let slice = preempt_timer();
+        self.preempt_deadline.set(match slice {
             Some(slice) => coarse_now_ns().saturating_add(slice.as_nanos() as u64),
             None => u64::MAX,
         });
-        if preempt_timer().is_some() {
+        if slice.is_some() {
             flush_rings!(lat_ring, main_ring)?;
         }
 
