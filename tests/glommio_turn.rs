@@ -1,9 +1,10 @@
-//! The vendored glommio's eighth and ninth changes (vendor/glommio/TESSERA-PATCH.md), which
-//! take clock reads and system calls out of an executor turn:
+//! The vendored glommio's eighth, ninth and twelfth changes (vendor/glommio/TESSERA-PATCH.md),
+//! which take clock reads and system calls out of an executor turn:
 //! - a task queue's time slice ends by a deadline that `need_preempt` compares a clock
 //!   against, not by a timer on the latency ring: preemption must still happen;
 //! - an I/O source's queued, submitted and fulfilled times are read from the clock only when
-//!   someone collects its latency (`record_io_latencies`): those latencies must still come.
+//!   someone collects its latency (`record_io_latencies`): those latencies must still come;
+//! - a parking executor's timer is the timeout of its wait: it must still wake for it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -78,4 +79,37 @@ fn io_latencies_are_still_recorded_when_asked_for() {
         .join()
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An executor with nothing to do but a timer parks until the timer, in one wait that
+/// carries the timeout (glommio's twelfth change, on 5.11+ kernels): it must wake for the
+/// timer (not sleep on), and must sleep (not spin: a wait that returned at once would run
+/// the scheduler loop thousands of times). Bounded: 20 s for a 200 ms timer.
+#[test]
+fn an_idle_executor_sleeps_until_its_timer() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runs = LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let before = executor().executor_stats().scheduler_runs();
+                let start = Instant::now();
+                glommio::timer::sleep(Duration::from_millis(200)).await;
+                assert!(
+                    start.elapsed() >= Duration::from_millis(200),
+                    "the timer fired early"
+                );
+                executor().executor_stats().scheduler_runs() - before
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        tx.send(runs).unwrap();
+    });
+    let runs = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the executor never woke for its timer");
+    assert!(
+        runs < 50,
+        "{runs} scheduler runs for one timer: the executor spun instead of sleeping"
+    );
 }

@@ -68,6 +68,41 @@ impl<'ring> SubmissionQueue<'ring> {
         resultify(unsafe { uring_sys::io_uring_submit_and_wait(self.ring.as_ptr(), wait_for as _) })
     }
 
+    /// (tessera) Submits all prepared SQEs and waits for `wait_for` completions or for
+    /// `timeout`, in one `io_uring_enter`: the timeout is an argument of the call
+    /// (`IORING_ENTER_EXT_ARG`, Linux 5.11; check `IORING_FEAT_EXT_ARG` first), not a
+    /// timeout SQE to submit and later cancel. Returns the number submitted: the kernel
+    /// waits only when it took them all, and a wait that ends by the timeout or a signal
+    /// after a submission still returns that number.
+    pub fn submit_and_wait_ext(&mut self, wait_for: u32, timeout: Duration) -> io::Result<u32> {
+        let ts = uring_sys::__kernel_timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        let arg = uring_sys::io_uring_getevents_arg {
+            ts: &ts as *const _ as u64,
+            ..Default::default()
+        };
+        unsafe {
+            let ring = self.ring.as_ptr();
+            let to_submit = uring_sys::__io_uring_flush_sq(ring);
+            // The raw system call: -1 and errno on failure, unlike liburing's -errno.
+            let ret = uring_sys::__sys_io_uring_enter2(
+                (*ring).ring_fd,
+                to_submit as _,
+                wait_for,
+                uring_sys::IORING_ENTER_GETEVENTS | uring_sys::IORING_ENTER_EXT_ARG,
+                &arg as *const _ as *const libc::c_void,
+                std::mem::size_of::<uring_sys::io_uring_getevents_arg>() as _,
+            );
+            if ret < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(ret as u32)
+            }
+        }
+    }
+
     pub fn submit_and_wait_with_timeout(
         &mut self,
         wait_for: u32,

@@ -1183,7 +1183,15 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
+    /// (tessera) Whether this ring's waits can take a timeout as an argument of
+    /// `io_uring_enter` (`IORING_FEAT_EXT_ARG`, Linux 5.11).
+    fn waits_with_timeout(&self) -> bool {
+        self.ring.raw().features & crate::uring_sys::IORING_FEAT_EXT_ARG != 0
+    }
+
+    /// Submits the SQE linking the rings and waits for a completion, or for `timeout`
+    /// (only where [`Self::waits_with_timeout`]).
+    fn sleep(&mut self, link: &Source, timeout: Option<Duration>) -> io::Result<usize> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
@@ -1210,9 +1218,15 @@ impl SleepableRing {
 
             // We have now prepared the SQE that links the two rings. We now need to submit
             // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
+            //
+            // (tessera) Submitted and waited for in one io_uring_enter (two before): the
+            // kernel waits only when it took every SQE, and returns how many it took
+            // whether the wait then ends by a completion, the timeout or a signal.
+            let submitted = match timeout {
+                None => self.ring.submit_sqes_and_wait(1),
+                Some(timeout) => self.ring.sq().submit_and_wait_ext(1, timeout),
+            };
+            if submitted
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)?
@@ -1225,14 +1239,8 @@ impl SleepableRing {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                // The rings were linked, and we slept.
+                Ok(1)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1869,7 +1877,11 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
-    fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+    fn link_rings_and_sleep(
+        &self,
+        ring: &mut SleepableRing,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1877,7 +1889,9 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        ring.sleep(&link_rings, timeout)
+            .or_else(Self::busy_ok)
+            .map(|_| {})
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1968,12 +1982,29 @@ impl Reactor {
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        //
+        // (tessera) Only when the last one has fired (the eleventh change): cancelling and
+        // re-arming it every turn cost three SQEs (a cancel, the timeout, its linked
+        // eventfd write) in an io_uring_enter of their own after the turn's I/O went in.
+        // Kept armed, it counts the main ring's completions across turns and preempts once
+        // per ring depth of them, which is what it is for. (Under COOP_TASKRUN completions
+        // are posted only when this thread enters the kernel, so it can fire only when a
+        // busy turn submits; re-arming it every turn bought nothing there either.)
+        let fired = match self.throughput_preemption_timeout_src.take() {
+            Some(src) if src.result().is_none() => {
+                self.throughput_preemption_timeout_src.set(Some(src));
+                false
+            }
+            _ => true,
+        };
+        if fired {
+            self.throughput_preemption_timeout_src.set(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1994,10 +2025,21 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
+            //
+            // (tessera) Where the kernel takes a wait's timeout as an argument (5.11+), the
+            // timer is that argument of the sleep's own io_uring_enter: arming a timeout on
+            // the latency ring cost an io_uring_enter of its own, and its cancellation after
+            // waking another, at every park while any timer was pending (tessera always
+            // has one: its executors look for a shutdown every 50 ms).
+            let mut sleep_timeout = None;
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if main_ring.waits_with_timeout() {
+                    sleep_timeout = Some(dur);
+                } else {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -2017,7 +2059,7 @@ impl Reactor {
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
+                    self.link_rings_and_sleep(&mut main_ring, sleep_timeout)
                         .expect("some error");
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);

@@ -89,6 +89,8 @@ pub const IORING_CQ_EVENTFD_DISABLED: libc::c_uint = 1 << 0;
 // io_uring_enter flags
 pub const IORING_ENTER_GETEVENTS: libc::c_uint = 1 << 0;
 pub const IORING_ENTER_SQ_WAKEUP: libc::c_uint = 1 << 1;
+/// (tessera) `argp` is an [`io_uring_getevents_arg`] (Linux 5.11, `IORING_FEAT_EXT_ARG`).
+pub const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
 
 // io_uring_params.features flags
 pub const IORING_FEAT_SINGLE_MMAP: libc::__u32 = 1 << 0;
@@ -98,6 +100,18 @@ pub const IORING_FEAT_RW_CUR_POS: libc::__u32 = 1 << 3;
 pub const IORING_FEAT_CUR_PERSONALITY: libc::__u32 = 1 << 4;
 pub const IORING_FEAT_FAST_POLL: libc::__u32 = 1 << 5;
 pub const IORING_FEAT_POLL_32BITS: libc::__u32 = 1 << 6;
+/// (tessera) The kernel takes a wait's timeout as an argument of `io_uring_enter`.
+pub const IORING_FEAT_EXT_ARG: libc::__u32 = 1 << 8;
+
+/// (tessera) What `io_uring_enter` reads from `argp` with `IORING_ENTER_EXT_ARG`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct io_uring_getevents_arg {
+    pub sigmask: libc::__u64,
+    pub sigmask_sz: libc::__u32,
+    pub pad: libc::__u32,
+    pub ts: libc::__u64,
+}
 
 // io_uring_register opcodes and arguments
 pub const IORING_REGISTER_BUFFERS: libc::c_uint = 0;
@@ -337,6 +351,20 @@ extern "C" {
     pub fn io_uring_submit(ring: *mut io_uring) -> libc::c_int;
 
     pub fn io_uring_submit_and_wait(ring: *mut io_uring, wait_nr: libc::c_uint) -> libc::c_int;
+
+    /// (tessera) liburing's own step before an `io_uring_enter`: makes the prepared SQEs
+    /// visible to the kernel; returns how many are waiting to be submitted.
+    pub fn __io_uring_flush_sq(ring: *mut io_uring) -> libc::c_int;
+
+    /// (tessera) The `io_uring_enter` system call (-1 and errno on failure).
+    pub fn __sys_io_uring_enter2(
+        fd: libc::c_int,
+        to_submit: libc::c_uint,
+        min_complete: libc::c_uint,
+        flags: libc::c_uint,
+        arg: *const libc::c_void,
+        sz: libc::c_int,
+    ) -> libc::c_int;
 
     pub fn io_uring_get_sqe(ring: *mut io_uring) -> *mut io_uring_sqe;
 
