@@ -9,7 +9,11 @@ Each server is started once (pinned to --server-cpu), then every round runs memt
 each server in turn (client pinned to --client-cpu), so slow phases of a noisy machine hit all
 servers alike. Per run it records ops/s, p50/p99/p99.9 latency (memtier's JSON), the server's
 CPU time per operation (utime+stime of /proc/PID/stat across the run) and, with --syscalls,
-its system calls per operation (`perf stat -e raw_syscalls:sys_enter -p PID`). Prints a
+its system calls per operation (`perf stat -e raw_syscalls:sys_enter -p PID`) and the share
+of gets that hit. memtier's defaults make a miss workload: its connections share one random
+seed, so at 1:10 they set the same ~1.4k keys while gets pick from all of --keys (about 5%
+hit); --preload first sets every key once (a pipelined memtier run, key pattern P:P), so
+gets hit, as in a warm cache. Prints a
 markdown table of medians with min-max per server and, against the first server, the median
 of the per-round ratios; --json writes everything. `{port}` in a command is replaced by a free
 port; with --tls the command must set up TLS on it (memtier then connects with --tls).
@@ -64,17 +68,31 @@ class Server:
         stop(self.proc)
 
 
-def run_memtier(args, server, tmp):
-    out = os.path.join(tmp, "mt.json")
+def memtier_base(args, server):
     argv = [args.memtier, "-s", "127.0.0.1", "-p", str(server.port), "-P", "memcache_text",
-            "-t", "1", "-c", str(args.conns), "--pipeline", str(args.pipeline),
-            "--test-time", str(args.time), "--ratio", args.ratio, "-d", str(args.data_size),
-            "--key-maximum", str(args.keys), "--hide-histogram",
-            "--print-percentiles", "50,99,99.9", "--json-out-file", out]
+            "-t", "1", "-d", str(args.data_size), "--key-maximum", str(args.keys),
+            "--hide-histogram"]
     if args.tls:
         argv += ["--tls", "--tls-skip-verify"]
     if args.client_cpu is not None:
         argv = ["taskset", "-c", str(args.client_cpu)] + argv
+    return argv
+
+
+def preload(args, server):
+    """Sets every key of the range once, so the measured gets hit."""
+    argv = memtier_base(args, server) + [
+        "-c", "1", "--pipeline", "64", "--ratio", "1:0", "--key-pattern", "P:P",
+        "--requests", "allkeys"]
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=600, check=True)
+
+
+def run_memtier(args, server, tmp):
+    out = os.path.join(tmp, "mt.json")
+    argv = memtier_base(args, server) + [
+        "-c", str(args.conns), "--pipeline", str(args.pipeline), "--test-time", str(args.time),
+        "--ratio", args.ratio, "--print-percentiles", "50,99,99.9", "--json-out-file", out]
     perf = None
     if args.syscalls:
         perf_out = os.path.join(tmp, "perf.txt")
@@ -96,7 +114,10 @@ def run_memtier(args, server, tmp):
                 if len(parts) > 2 and parts[2] == "raw_syscalls:sys_enter":
                     calls = int(parts[0])
     with open(out) as f:
-        totals = json.load(f)["ALL STATS"]["Totals"]
+        stats = json.load(f)["ALL STATS"]
+    totals = stats["Totals"]
+    gets = stats.get("Gets", {})
+    looked = (gets.get("Hits/sec") or 0) + (gets.get("Misses/sec") or 0)
     ops = totals["Count"]
     pct = totals["Percentile Latencies"]
     return {
@@ -106,6 +127,7 @@ def run_memtier(args, server, tmp):
         "p999_ms": pct.get("p99.90"),
         "cpu_us_op": (t1 - t0) / CLK_TCK * 1e6 / ops if ops else None,
         "syscalls_op": calls / ops if calls is not None and ops else None,
+        "hit_pct": 100 * gets["Hits/sec"] / looked if looked else None,
     }
 
 
@@ -134,6 +156,8 @@ def main():
     ap.add_argument("--client-cpu", type=int, default=0)
     ap.add_argument("--no-pin", action="store_true", help="pin neither side")
     ap.add_argument("--syscalls", action="store_true", help="count system calls with perf")
+    ap.add_argument("--preload", action="store_true",
+                    help="set every key once before the rounds (gets hit)")
     ap.add_argument("--json", help="write every run here")
     args = ap.parse_args()
     if args.no_pin:
@@ -149,6 +173,8 @@ def main():
             name, _, cmd = spec.partition("=")
             servers.append(Server(name, cmd, args.server_cpu))
             results[name] = []
+            if args.preload:
+                preload(args, servers[-1])
         with tempfile.TemporaryDirectory() as tmp:
             for rnd in range(args.rounds):
                 order = servers if rnd % 2 == 0 else list(reversed(servers))
@@ -157,7 +183,8 @@ def main():
                     results[s.name].append(r)
                     print(f"round {rnd + 1} {s.name}: {r['ops_s']:.0f} ops/s, "
                           f"p99 {r['p99_ms']} ms, {r['cpu_us_op']:.3f} µs CPU/op"
-                          + (f", {r['syscalls_op']:.3f} syscalls/op" if r["syscalls_op"] is not None else ""),
+                          + (f", {r['syscalls_op']:.3f} syscalls/op" if r["syscalls_op"] is not None else "")
+                          + (f", {r['hit_pct']:.0f}% of gets hit" if r["hit_pct"] is not None else ""),
                           file=sys.stderr)
     finally:
         for s in servers:
@@ -166,15 +193,16 @@ def main():
     base = servers[0].name
     mode = f"{'TLS' if args.tls else 'plaintext'}, pipeline {args.pipeline}"
     print(f"\nmemtier_benchmark, {mode}, {args.conns} connections, {args.data_size}-byte values, "
-          f"{args.keys} keys, set:get {args.ratio}, {args.rounds} alternating rounds of {args.time} s; "
-          "medians (min–max)\n")
-    print("| server | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | syscalls/op |")
-    print("|---|---|---|---|---|---|---|")
+          f"{args.keys} keys{' (preloaded)' if args.preload else ''}, set:get {args.ratio}, "
+          f"{args.rounds} alternating rounds of {args.time} s; medians (min–max)\n")
+    print("| server | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | syscalls/op | gets hit % |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in servers:
         rs = results[s.name]
         print(f"| {s.name} | " + " | ".join(
             med_range([r[k] for r in rs])
-            for k in ("ops_s", "p50_ms", "p99_ms", "p999_ms", "cpu_us_op", "syscalls_op")) + " |")
+            for k in ("ops_s", "p50_ms", "p99_ms", "p999_ms", "cpu_us_op", "syscalls_op",
+                      "hit_pct")) + " |")
     print(f"\nPer-round ratios against {base} (median, min–max):\n")
     print("| server | ops/s | server CPU/op | p99 |")
     print("|---|---|---|---|")

@@ -2,6 +2,9 @@
 # The headline comparison: tessera against the newest memcached (1.6.45) and Debian's 1.6.18,
 # plaintext and TLS, pipeline 1 and 16, every server -t 1 pinned to CPU 1 and the client on
 # CPU 0, measured with both clients: memtier_benchmark (the independent one) and tessera-bench.
+# memtier runs twice per cell: with its defaults as they are (client "memtier": its connections
+# share one random seed, so at 1:10 they set the same ~1.4k keys and ~95% of gets miss) and
+# with every key set first (client "memtier-hits": gets hit, as tessera-bench's --preload).
 #
 #   bench/vs_memcached.sh [OUTDIR]   (default: target/bench-results/vs-YYYYmmdd-HHMMSS)
 #
@@ -12,7 +15,8 @@
 # the text tables are kept in docs/results/vs-memcached/ (RESULTS_DIR overrides docs/results,
 # RESULTS_DIR= keeps nothing).
 # Environment: TIME (seconds, default 5), ROUNDS (default 5), CONNS (default 50),
-# PIPELINES (default "1 16"), MODES (default "plain tls"), CLIENTS (default "memtier tb"),
+# PIPELINES (default "1 16"), MODES (default "plain tls"), CLIENTS (default "memtier
+# memtier-hits tb"),
 # MEMCACHED_NEW (default: ../shared/refs/build.sh memcached's binary), MEMCACHED_OLD (default
 # memcached, Debian's 1.6.18), MEMTIER (default: ../shared/refs/build.sh memtier's binary),
 # TESSERA / BENCH (default target/release/...; built unless NOBUILD is set).
@@ -25,7 +29,7 @@ ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
 MODES=${MODES:-"plain tls"}
-CLIENTS=${CLIENTS:-"memtier tb"}
+CLIENTS=${CLIENTS:-"memtier memtier-hits tb"}
 TESSERA=${TESSERA:-target/release/tessera}
 BENCH=${BENCH:-target/release/tessera-bench}
 REFS=../shared/refs
@@ -66,10 +70,11 @@ for mode in $MODES; do
         for client in $CLIENTS; do
             cell="$client-$mode-p$pl"
             echo "== $cell" >&2
-            if [ "$client" = memtier ]; then
-                tls_flag=()
-                [ "$mode" = tls ] && tls_flag=(--tls)
-                python3 bench/memtier_compare.py --memtier "$MEMTIER" "${tls_flag[@]}" \
+            if [ "$client" != tb ]; then
+                flags=()
+                [ "$mode" = tls ] && flags+=(--tls)
+                [ "$client" = memtier-hits ] && flags+=(--preload)
+                python3 bench/memtier_compare.py --memtier "$MEMTIER" "${flags[@]}" \
                     --pipeline "$pl" --conns "$CONNS" --time "$TIME" --rounds "$ROUNDS" --syscalls \
                     --server "tessera=$TESSERA -t 1 -p {port} -U 0 ${extra[*]}" \
                     --server "memcached-$new_v=$MEMCACHED_NEW -t 1 -p {port} -U 0 ${extra[*]}" \
